@@ -1,0 +1,173 @@
+// Command proxy runs rzpgate, a caching gateway for the Razorpay API.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/rzpgate/rzpgate/internal/config"
+	"github.com/rzpgate/rzpgate/internal/proxy"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "rzpgate:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+// run starts the gateway and blocks until ctx is done, then drains. Logs go
+// to stdout as JSON; a fatal error is returned for main to print.
+func run(ctx context.Context, args []string, lookup func(string) (string, bool), stdout, stderr io.Writer) error {
+	cfg, check, err := loadConfig(args, lookup, stderr)
+	if err != nil {
+		return err
+	}
+	if check {
+		fmt.Fprintln(stdout, "config ok")
+		return nil
+	}
+
+	var level slog.Level
+	level.UnmarshalText([]byte(cfg.Log.Level)) // validated
+	logger := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: level}))
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	store, closeStore, err := newStore(ctx, cfg, logger, reg)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+
+	upstream, _ := url.Parse(cfg.Upstream.URL) // validated
+	var secret []byte
+	if cfg.Cache.KeySecret != "" {
+		secret = []byte(cfg.Cache.KeySecret)
+	}
+	h, err := proxy.New(proxy.Config{
+		Upstream: upstream,
+		Transport: proxy.NewTransport(proxy.TransportConfig{
+			DialTimeout:           cfg.Upstream.DialTimeout.D(),
+			TLSHandshakeTimeout:   cfg.Upstream.TLSHandshakeTimeout.D(),
+			ResponseHeaderTimeout: cfg.Upstream.ResponseHeaderTimeout.D(),
+			IdleConnTimeout:       cfg.Upstream.IdleConnTimeout.D(),
+			MaxIdleConnsPerHost:   cfg.Upstream.MaxIdleConnsPerHost,
+			MaxConnsPerHost:       cfg.Upstream.MaxConnsPerHost,
+		}),
+		Store: store,
+		TTL: proxy.TTL{
+			Payments:     cfg.Cache.TTL.Payments.D(),
+			PaymentLinks: cfg.Cache.TTL.PaymentLinks.D(),
+			QRCodes:      cfg.Cache.TTL.QRCodes.D(),
+		},
+		KeySecret:       secret,
+		MaxBodyBytes:    cfg.MaxBodyBytes.Int64(),
+		MaxEntryBytes:   cfg.Cache.MaxEntryBytes.Int64(),
+		UpstreamTimeout: cfg.Upstream.Timeout.D(),
+		Logger:          logger,
+		Registerer:      reg,
+	})
+	if err != nil {
+		return fmt.Errorf("creating gateway: %w", err)
+	}
+
+	var ready atomic.Bool
+	gateway := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	admin := &http.Server{Handler: proxy.Admin(reg, ready.Load), ReadHeaderTimeout: 10 * time.Second}
+	gl, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", cfg.Listen, err)
+	}
+	al, err := net.Listen("tcp", cfg.AdminListen)
+	if err != nil {
+		gl.Close()
+		return fmt.Errorf("listening on %s (admin): %w", cfg.AdminListen, err)
+	}
+	errc := make(chan error, 2)
+	go func() { errc <- gateway.Serve(gl) }()
+	go func() { errc <- admin.Serve(al) }()
+	ready.Store(true)
+	logger.Info("rzpgate started", slog.String("listen", gl.Addr().String()), slog.String("admin_listen", al.Addr().String()),
+		slog.String("upstream", cfg.Upstream.URL), slog.String("cache", storeName(cfg)))
+
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		return fmt.Errorf("serving: %w", err)
+	}
+
+	// Drain: readiness fails first so load balancers stop routing here, the
+	// listener closes, and in-flight requests get up to ShutdownTimeout.
+	ready.Store(false)
+	logger.Info("shutting down", slog.Duration("timeout", cfg.ShutdownTimeout.D()))
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout.D())
+	defer cancel()
+	if err := gateway.Shutdown(sctx); err != nil {
+		logger.Warn("drain timed out; closing remaining connections", slog.Any("error", err))
+		gateway.Close()
+	}
+	admin.Shutdown(sctx)
+	logger.Info("stopped")
+	return nil
+}
+
+// loadConfig builds the configuration: defaults, then the -config file, then
+// the environment, then flags; it validates the result.
+func loadConfig(args []string, lookup func(string) (string, bool), stderr io.Writer) (config.Config, bool, error) {
+	fs := flag.NewFlagSet("rzpgate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "YAML config file (see configs/proxy.yaml)")
+	check := fs.Bool("check-config", false, "validate the configuration and exit")
+	listen := fs.String("listen", "", "gateway listen address (overrides listen)")
+	adminListen := fs.String("admin-listen", "", "admin listen address for /healthz, /readyz, /metrics (overrides admin_listen)")
+	upstream := fs.String("upstream", "", "Razorpay base URL (overrides upstream.url)")
+	logLevel := fs.String("log-level", "", "debug, info, warn or error (overrides log.level)")
+	if err := fs.Parse(args); err != nil {
+		return config.Config{}, false, err
+	}
+	if fs.NArg() > 0 {
+		return config.Config{}, false, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	cfg, err := config.Load(*path, lookup)
+	if err != nil {
+		return config.Config{}, false, err
+	}
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "listen":
+			cfg.Listen = *listen
+		case "admin-listen":
+			cfg.AdminListen = *adminListen
+		case "upstream":
+			cfg.Upstream.URL = *upstream
+		case "log-level":
+			cfg.Log.Level = *logLevel
+		}
+	})
+	if err := cfg.Validate(); err != nil {
+		return config.Config{}, false, fmt.Errorf("invalid configuration: %w", err)
+	}
+	return cfg, *check, nil
+}

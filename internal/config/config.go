@@ -1,0 +1,277 @@
+// Package config loads rzpgate's settings from defaults, a YAML file and the environment.
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Config is rzpgate's complete configuration. Build one with Default, overlay
+// a file with Parse and the environment with ApplyEnv (Load does all three),
+// then check it with Validate. The zero Config is not valid: zero means
+// "unset" for several fields, and Default fills them in.
+type Config struct {
+	// Listen is the proxy's listen address, as host:port; ":8080" by default.
+	Listen string `yaml:"listen"`
+	// AdminListen is the address for /healthz, /readyz and /metrics, as
+	// host:port; ":9090" by default.
+	AdminListen string `yaml:"admin_listen"`
+	// ShutdownTimeout bounds how long in-flight requests may drain after
+	// SIGTERM; 30s by default. It must be positive.
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	// MaxBodyBytes is the largest request body accepted; larger bodies get
+	// 413. It is 1MiB by default and must be positive.
+	MaxBodyBytes ByteSize `yaml:"max_body_bytes"`
+
+	// Log configures logging.
+	Log Log `yaml:"log"`
+	// Upstream configures the connection to the Razorpay API.
+	Upstream Upstream `yaml:"upstream"`
+	// Cache configures the response cache.
+	Cache Cache `yaml:"cache"`
+	// Redis configures the shared cache; its zero URL means in-memory.
+	Redis Redis `yaml:"redis"`
+}
+
+// Log configures logging.
+type Log struct {
+	// Level is the minimum level logged: debug, info, warn or error, in any
+	// case; Parse and ApplyEnv store it lower-cased. It is info by default,
+	// and empty is invalid.
+	Level string `yaml:"level"`
+}
+
+// SlogLevel returns Level as a slog.Level, or slog.LevelInfo when Level is
+// not one Validate accepts.
+func (l Log) SlogLevel() slog.Level {
+	var v slog.Level
+	if !isLevel(strings.ToLower(l.Level)) || v.UnmarshalText([]byte(l.Level)) != nil {
+		return slog.LevelInfo
+	}
+	return v
+}
+
+// Upstream configures the connection to the Razorpay API.
+type Upstream struct {
+	// URL is the API's base URL, absolute http or https with a host and no
+	// query, fragment or credentials; https://api.razorpay.com by default.
+	URL string `yaml:"url"`
+	// DialTimeout bounds establishing a TCP connection; 5s by default.
+	DialTimeout Duration `yaml:"dial_timeout"`
+	// TLSHandshakeTimeout bounds the TLS handshake; 5s by default.
+	TLSHandshakeTimeout Duration `yaml:"tls_handshake_timeout"`
+	// ResponseHeaderTimeout bounds the wait for response headers once the
+	// request is written; 30s by default. It must not exceed Timeout.
+	ResponseHeaderTimeout Duration `yaml:"response_header_timeout"`
+	// Timeout bounds the whole upstream exchange, body included; 60s by
+	// default.
+	Timeout Duration `yaml:"timeout"`
+	// MaxIdleConnsPerHost is how many idle keep-alive connections are kept;
+	// 512 by default. Zero means net/http's default of 2.
+	MaxIdleConnsPerHost int `yaml:"max_idle_conns_per_host"`
+	// MaxConnsPerHost caps connections to the upstream, dialing, active and
+	// idle; zero, the default, means unlimited.
+	MaxConnsPerHost int `yaml:"max_conns_per_host"`
+	// IdleConnTimeout is how long an idle connection is kept; 90s by default.
+	IdleConnTimeout Duration `yaml:"idle_conn_timeout"`
+}
+
+// Cache configures the response cache.
+type Cache struct {
+	// MaxBytes bounds the in-memory store; 256MiB by default, at least 1MiB.
+	MaxBytes ByteSize `yaml:"max_bytes"`
+	// MaxEntryBytes is the largest response cached; larger responses are
+	// passed through uncached. It is 1MiB by default, positive and at most
+	// MaxBytes.
+	MaxEntryBytes ByteSize `yaml:"max_entry_bytes"`
+	// KeySecret is the HMAC key that partitions cache keys by caller. Empty,
+	// the default, means a random key per process, which is fine for one
+	// in-memory replica; with Redis every replica must share it, so it is
+	// then required. When set it must be at least 32 bytes. It is a secret:
+	// errors never echo it and Redacted hides it.
+	KeySecret string `yaml:"key_secret"`
+	// TTL sets the freshness lifetime per resource.
+	TTL TTL `yaml:"ttl"`
+}
+
+// TTL sets how long each kind of Razorpay resource stays fresh in the cache.
+// Each must be positive and at most 24h.
+type TTL struct {
+	// Payments is the lifetime of /v1/payments responses; 10s by default.
+	Payments Duration `yaml:"payments"`
+	// PaymentLinks is the lifetime of /v1/payment_links responses; 30s by
+	// default.
+	PaymentLinks Duration `yaml:"payment_links"`
+	// QRCodes is the lifetime of /v1/payments/qr_codes responses; 30s by
+	// default.
+	QRCodes Duration `yaml:"qr_codes"`
+}
+
+// Redis configures the shared cache. With URL empty the cache is in memory and
+// the other Redis fields are checked but unused.
+type Redis struct {
+	// URL is redis://[user:pass@]host:port[/db], or rediss:// for TLS. Empty,
+	// the default, means the in-memory cache. Any password in it is a secret.
+	URL string `yaml:"url"`
+	// Addrs are more host:port seed addresses, for Sentinel or Cluster only;
+	// nil by default.
+	Addrs []string `yaml:"addrs"`
+	// MasterName is the Sentinel master's name; setting it enables Sentinel,
+	// with URL's host and Addrs as the sentinels. Empty by default.
+	MasterName string `yaml:"master_name"`
+	// Cluster enables Redis Cluster, with URL's host and Addrs as seeds;
+	// false by default.
+	Cluster bool `yaml:"cluster"`
+	// Username overrides the URL's user name; empty keeps the URL's.
+	Username string `yaml:"username"`
+	// Password overrides the URL's password; empty keeps the URL's. It is a
+	// secret: errors never echo it and Redacted hides it.
+	Password string `yaml:"password"`
+	// DB overrides the URL's database number; zero keeps the URL's. It must
+	// be zero with Cluster.
+	DB int `yaml:"db"`
+	// PoolSize is the connection pool size per node; zero, the default, means
+	// go-redis's default of 10 per CPU.
+	PoolSize int `yaml:"pool_size"`
+	// DialTimeout bounds connecting to Redis; 250ms by default.
+	DialTimeout Duration `yaml:"dial_timeout"`
+	// ReadTimeout bounds reading one reply; 100ms by default.
+	ReadTimeout Duration `yaml:"read_timeout"`
+	// WriteTimeout bounds writing one command; 100ms by default.
+	WriteTimeout Duration `yaml:"write_timeout"`
+	// KeyPrefix is prepended to every Redis key; "rzpgate:" by default. It
+	// must not contain braces, which would change Cluster hash slots, or
+	// whitespace. Empty means no prefix.
+	KeyPrefix string `yaml:"key_prefix"`
+	// Breaker stops calling Redis while it is failing.
+	Breaker RedisBreaker `yaml:"breaker"`
+	// NearCache keeps a small in-process copy of hot Redis entries.
+	NearCache NearCache `yaml:"near_cache"`
+}
+
+// RedisBreaker configures the circuit breaker in front of Redis. While it is
+// open, requests bypass the cache and go to the upstream.
+type RedisBreaker struct {
+	// Failures is how many consecutive failures open the breaker; 3 by
+	// default, at least 1.
+	Failures int `yaml:"failures"`
+	// OpenTimeout is how long the breaker stays open before one probe; 1s by
+	// default.
+	OpenTimeout Duration `yaml:"open_timeout"`
+}
+
+// NearCache configures the in-process cache in front of Redis, kept coherent
+// by invalidation messages.
+type NearCache struct {
+	// Enabled turns the near cache on; false by default. It requires
+	// Redis.URL.
+	Enabled bool `yaml:"enabled"`
+	// MaxBytes bounds the near cache; 16MiB by default. It must be positive.
+	MaxBytes ByteSize `yaml:"max_bytes"`
+	// TTL bounds how stale an entry can be if an invalidation message is
+	// lost; 1s by default, positive and at most 10s.
+	TTL Duration `yaml:"ttl"`
+}
+
+// Default returns the configuration used when nothing is set. It validates.
+func Default() Config {
+	return Config{
+		Listen:          ":8080",
+		AdminListen:     ":9090",
+		ShutdownTimeout: Duration(30 * time.Second),
+		MaxBodyBytes:    1 * MiB,
+		Log:             Log{Level: "info"},
+		Upstream: Upstream{
+			URL:                   "https://api.razorpay.com",
+			DialTimeout:           Duration(5 * time.Second),
+			TLSHandshakeTimeout:   Duration(5 * time.Second),
+			ResponseHeaderTimeout: Duration(30 * time.Second),
+			Timeout:               Duration(60 * time.Second),
+			MaxIdleConnsPerHost:   512,
+			MaxConnsPerHost:       0,
+			IdleConnTimeout:       Duration(90 * time.Second),
+		},
+		Cache: Cache{
+			MaxBytes:      256 * MiB,
+			MaxEntryBytes: 1 * MiB,
+			TTL: TTL{
+				Payments:     Duration(10 * time.Second),
+				PaymentLinks: Duration(30 * time.Second),
+				QRCodes:      Duration(30 * time.Second),
+			},
+		},
+		Redis: Redis{
+			DialTimeout:  Duration(250 * time.Millisecond),
+			ReadTimeout:  Duration(100 * time.Millisecond),
+			WriteTimeout: Duration(100 * time.Millisecond),
+			KeyPrefix:    "rzpgate:",
+			Breaker:      RedisBreaker{Failures: 3, OpenTimeout: Duration(time.Second)},
+			NearCache:    NearCache{MaxBytes: 16 * MiB, TTL: Duration(time.Second)},
+		},
+	}
+}
+
+// Load returns Default overlaid with the YAML file at path, unless path is
+// empty, and then with the environment as read by lookup, unless lookup is
+// nil. It does not validate, so that the caller can apply flags first.
+func Load(path string, lookup func(string) (string, bool)) (Config, error) {
+	c := Default()
+	if path != "" {
+		f, err := os.Open(path)
+		if err != nil {
+			return Config{}, fmt.Errorf("loading config: %w", err)
+		}
+		defer f.Close()
+		if c, err = Parse(f, c); err != nil {
+			return Config{}, fmt.Errorf("loading %s: %w", path, err)
+		}
+	}
+	if lookup != nil {
+		if err := c.ApplyEnv(lookup); err != nil {
+			return Config{}, err
+		}
+	}
+	return c, nil
+}
+
+// redacted replaces secrets in Redacted's output.
+const redacted = "REDACTED"
+
+// Redacted returns a copy of c that is safe to log: Cache.KeySecret,
+// Redis.Password and any password in Redis.URL or Upstream.URL are replaced
+// by "REDACTED", and a URL that cannot be parsed is replaced whole.
+func (c Config) Redacted() Config {
+	c.Redis.Addrs = slices.Clone(c.Redis.Addrs)
+	if c.Cache.KeySecret != "" {
+		c.Cache.KeySecret = redacted
+	}
+	if c.Redis.Password != "" {
+		c.Redis.Password = redacted
+	}
+	c.Redis.URL = redactURL(c.Redis.URL)
+	c.Upstream.URL = redactURL(c.Upstream.URL)
+	return c
+}
+
+// redactURL hides the password in raw. A URL that url.Parse rejects, or whose
+// authority it cannot find ("redis:user:pass@host"), is hidden whole, since
+// where a password would be in it is unknown.
+func redactURL(raw string) string {
+	if raw == "" {
+		return raw
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Opaque != "" {
+		return redacted
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), redacted)
+		return u.String()
+	}
+	return raw
+}

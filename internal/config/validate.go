@@ -1,0 +1,244 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// Limits enforced by Validate.
+const (
+	minCacheBytes   = 1 * MiB
+	maxTTL          = 24 * time.Hour
+	maxNearCacheTTL = 10 * time.Second
+	minKeySecret    = 32
+)
+
+// levels are the accepted Log.Level values.
+var levels = []string{"debug", "info", "warn", "error"}
+
+func isLevel(s string) bool {
+	for _, l := range levels {
+		if s == l {
+			return true
+		}
+	}
+	return false
+}
+
+// Validate reports the first problem in c as "field.path: what is wrong", or
+// nil if c is usable. Its errors name secret fields but never echo their
+// values.
+func (c Config) Validate() error {
+	for _, check := range []func() error{
+		c.validateServer,
+		c.Upstream.validate,
+		func() error { return c.Cache.validate(c.Redis.URL != "") },
+		c.Redis.validate,
+	} {
+		if err := check(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c Config) validateServer() error {
+	if err := checkAddr("listen", c.Listen); err != nil {
+		return err
+	}
+	if err := checkAddr("admin_listen", c.AdminListen); err != nil {
+		return err
+	}
+	if c.Listen == c.AdminListen && !strings.HasSuffix(c.Listen, ":0") {
+		return fmt.Errorf("admin_listen: must differ from listen")
+	}
+	if err := positive("shutdown_timeout", c.ShutdownTimeout); err != nil {
+		return err
+	}
+	if c.MaxBodyBytes <= 0 {
+		return fmt.Errorf("max_body_bytes: must be positive, got %d", c.MaxBodyBytes)
+	}
+	if !isLevel(strings.ToLower(c.Log.Level)) {
+		return fmt.Errorf("log.level: must be one of %s, got %q", strings.Join(levels, ", "), c.Log.Level)
+	}
+	return nil
+}
+
+func (u Upstream) validate() error {
+	p, err := url.Parse(u.URL)
+	switch {
+	case u.URL == "":
+		return fmt.Errorf("upstream.url: must be set")
+	// url.Error quotes the URL, which may hold credentials: never wrap it.
+	case err != nil:
+		return fmt.Errorf("upstream.url: not a valid URL")
+	case p.Scheme != "http" && p.Scheme != "https":
+		return fmt.Errorf("upstream.url: must be an absolute http:// or https:// URL")
+	case p.Host == "" || p.Hostname() == "":
+		return fmt.Errorf("upstream.url: must have a host")
+	case p.User != nil:
+		return fmt.Errorf("upstream.url: must not contain credentials")
+	case p.RawQuery != "" || p.ForceQuery || p.Fragment != "" || strings.Contains(u.URL, "#"):
+		return fmt.Errorf("upstream.url: must not have a query or fragment")
+	}
+	for _, d := range []struct {
+		field string
+		v     Duration
+	}{
+		{"upstream.dial_timeout", u.DialTimeout},
+		{"upstream.tls_handshake_timeout", u.TLSHandshakeTimeout},
+		{"upstream.response_header_timeout", u.ResponseHeaderTimeout},
+		{"upstream.timeout", u.Timeout},
+		{"upstream.idle_conn_timeout", u.IdleConnTimeout},
+	} {
+		if err := positive(d.field, d.v); err != nil {
+			return err
+		}
+	}
+	if u.ResponseHeaderTimeout > u.Timeout {
+		return fmt.Errorf("upstream.response_header_timeout: must not exceed upstream.timeout (%s)", u.Timeout)
+	}
+	if u.MaxIdleConnsPerHost < 0 {
+		return fmt.Errorf("upstream.max_idle_conns_per_host: must not be negative, got %d", u.MaxIdleConnsPerHost)
+	}
+	if u.MaxConnsPerHost < 0 {
+		return fmt.Errorf("upstream.max_conns_per_host: must not be negative, got %d", u.MaxConnsPerHost)
+	}
+	return nil
+}
+
+func (c Cache) validate(shared bool) error {
+	switch {
+	case c.MaxBytes < minCacheBytes:
+		return fmt.Errorf("cache.max_bytes: must be at least %s, got %s", minCacheBytes, c.MaxBytes)
+	case c.MaxEntryBytes <= 0:
+		return fmt.Errorf("cache.max_entry_bytes: must be positive, got %d", c.MaxEntryBytes)
+	case c.MaxEntryBytes > c.MaxBytes:
+		return fmt.Errorf("cache.max_entry_bytes: must not exceed cache.max_bytes (%s), got %s", c.MaxBytes, c.MaxEntryBytes)
+	case shared && c.KeySecret == "":
+		return fmt.Errorf("cache.key_secret: must be set when redis.url is set, so that replicas agree")
+	case c.KeySecret != "" && len(c.KeySecret) < minKeySecret:
+		return fmt.Errorf("cache.key_secret: must be at least %d bytes", minKeySecret)
+	}
+	for _, d := range []struct {
+		field string
+		v     Duration
+	}{
+		{"cache.ttl.payments", c.TTL.Payments},
+		{"cache.ttl.payment_links", c.TTL.PaymentLinks},
+		{"cache.ttl.qr_codes", c.TTL.QRCodes},
+	} {
+		if err := positive(d.field, d.v); err != nil {
+			return err
+		}
+		if d.v.D() > maxTTL {
+			return fmt.Errorf("%s: must be at most %s, got %s", d.field, maxTTL, d.v)
+		}
+	}
+	return nil
+}
+
+func (r Redis) validate() error {
+	if err := r.validateURL(); err != nil {
+		return err
+	}
+	for i, a := range r.Addrs {
+		// net.SplitHostPort's error quotes the address; a mistyped URL with
+		// a password could end up here, so it is not wrapped.
+		if h, p, err := net.SplitHostPort(a); err != nil || h == "" || p == "" {
+			return fmt.Errorf("redis.addrs[%d]: must be host:port", i)
+		}
+	}
+	switch {
+	case r.URL == "" && (len(r.Addrs) > 0 || r.MasterName != "" || r.Cluster || r.NearCache.Enabled):
+		return fmt.Errorf("redis.url: must be set when redis.addrs, redis.master_name, redis.cluster or redis.near_cache.enabled is")
+	case r.MasterName != "" && r.Cluster:
+		return fmt.Errorf("redis.cluster: cannot be combined with redis.master_name")
+	case len(r.Addrs) > 0 && r.MasterName == "" && !r.Cluster:
+		return fmt.Errorf("redis.addrs: only used with redis.master_name or redis.cluster")
+	case r.DB < 0:
+		return fmt.Errorf("redis.db: must not be negative, got %d", r.DB)
+	case r.DB != 0 && r.Cluster:
+		return fmt.Errorf("redis.db: must be 0 with redis.cluster, got %d", r.DB)
+	case r.PoolSize < 0:
+		return fmt.Errorf("redis.pool_size: must not be negative, got %d", r.PoolSize)
+	case strings.ContainsAny(r.KeyPrefix, "{}"):
+		return fmt.Errorf("redis.key_prefix: must not contain { or }, which set the Cluster hash slot")
+	case strings.ContainsFunc(r.KeyPrefix, unicode.IsSpace):
+		return fmt.Errorf("redis.key_prefix: must not contain whitespace")
+	case r.Breaker.Failures < 1:
+		return fmt.Errorf("redis.breaker.failures: must be at least 1, got %d", r.Breaker.Failures)
+	case r.NearCache.MaxBytes <= 0:
+		return fmt.Errorf("redis.near_cache.max_bytes: must be positive, got %d", r.NearCache.MaxBytes)
+	case r.NearCache.TTL.D() > maxNearCacheTTL:
+		return fmt.Errorf("redis.near_cache.ttl: must be at most %s, got %s", maxNearCacheTTL, r.NearCache.TTL)
+	}
+	for _, d := range []struct {
+		field string
+		v     Duration
+	}{
+		{"redis.dial_timeout", r.DialTimeout},
+		{"redis.read_timeout", r.ReadTimeout},
+		{"redis.write_timeout", r.WriteTimeout},
+		{"redis.breaker.open_timeout", r.Breaker.OpenTimeout},
+		{"redis.near_cache.ttl", r.NearCache.TTL},
+	} {
+		if err := positive(d.field, d.v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validateURL checks Redis.URL without ever echoing it, since it may hold a
+// password.
+func (r Redis) validateURL() error {
+	if r.URL == "" {
+		return nil
+	}
+	u, err := url.Parse(r.URL)
+	switch {
+	case err != nil:
+		return fmt.Errorf("redis.url: not a valid URL")
+	case u.Scheme != "redis" && u.Scheme != "rediss":
+		return fmt.Errorf("redis.url: must start with redis:// or rediss://")
+	case u.Hostname() == "":
+		return fmt.Errorf("redis.url: must have a host")
+	case u.Fragment != "" || strings.Contains(r.URL, "#"):
+		return fmt.Errorf("redis.url: must not have a fragment")
+	}
+	if db := strings.TrimPrefix(u.Path, "/"); db != "" {
+		n, err := strconv.Atoi(db)
+		switch {
+		case err != nil || n < 0:
+			return fmt.Errorf("redis.url: the path must be a database number such as /0")
+		case n != 0 && r.Cluster:
+			return fmt.Errorf("redis.url: the database must be 0 with redis.cluster")
+		}
+	}
+	return nil
+}
+
+// positive reports a non-positive duration d as a problem with field.
+func positive(field string, d Duration) error {
+	if d <= 0 {
+		return fmt.Errorf("%s: must be positive, got %s", field, d)
+	}
+	return nil
+}
+
+// checkAddr reports whether addr is a usable host:port listen address.
+func checkAddr(field, addr string) error {
+	if addr == "" {
+		return fmt.Errorf("%s: must be set, as host:port such as :8080", field)
+	}
+	if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
+		return fmt.Errorf("%s: must be host:port such as :8080, got %q", field, addr)
+	}
+	return nil
+}

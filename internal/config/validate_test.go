@@ -1,0 +1,141 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// withRedis sets the fields a valid Redis setup needs.
+func withRedis(c *Config) {
+	c.Redis.URL = "redis://localhost:6379/0"
+	c.Cache.KeySecret = strings.Repeat("k", 32)
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		desc  string
+		set   func(*Config)
+		field string // "" means valid
+	}{
+		{"default", func(*Config) {}, ""},
+		{"listen empty", func(c *Config) { c.Listen = "" }, "listen"},
+		{"listen without port", func(c *Config) { c.Listen = "localhost" }, "listen"},
+		{"listen with empty port", func(c *Config) { c.Listen = "localhost:" }, "listen"},
+		{"listen with host", func(c *Config) { c.Listen = "127.0.0.1:8080" }, ""},
+		{"listen ipv6", func(c *Config) { c.Listen = "[::1]:8080" }, ""},
+		{"admin listen unparsable", func(c *Config) { c.AdminListen = "::1:9090" }, "admin_listen"},
+		{"admin listen empty", func(c *Config) { c.AdminListen = "" }, "admin_listen"},
+		{"admin listen same as listen", func(c *Config) { c.AdminListen = ":8080" }, "admin_listen"},
+		{"both on random ports", func(c *Config) { c.Listen, c.AdminListen = ":0", ":0" }, ""},
+		{"shutdown timeout zero", func(c *Config) { c.ShutdownTimeout = 0 }, "shutdown_timeout"},
+		{"max body zero", func(c *Config) { c.MaxBodyBytes = 0 }, "max_body_bytes"},
+		{"max body negative", func(c *Config) { c.MaxBodyBytes = -1 }, "max_body_bytes"},
+		{"log level unknown", func(c *Config) { c.Log.Level = "verbose" }, "log.level"},
+		{"log level empty", func(c *Config) { c.Log.Level = "" }, "log.level"},
+		{"log level upper case", func(c *Config) { c.Log.Level = "DEBUG" }, ""},
+
+		{"upstream url empty", func(c *Config) { c.Upstream.URL = "" }, "upstream.url"},
+		{"upstream url relative", func(c *Config) { c.Upstream.URL = "/v1" }, "upstream.url"},
+		{"upstream url without scheme", func(c *Config) { c.Upstream.URL = "api.razorpay.com" }, "upstream.url"},
+		{"upstream url ftp", func(c *Config) { c.Upstream.URL = "ftp://api.razorpay.com" }, "upstream.url"},
+		{"upstream url unparsable", func(c *Config) { c.Upstream.URL = "https://[::1" }, "upstream.url"},
+		{"upstream url without host", func(c *Config) { c.Upstream.URL = "https:///v1" }, "upstream.url"},
+		{"upstream url with port only", func(c *Config) { c.Upstream.URL = "https://:443" }, "upstream.url"},
+		{"upstream url with query", func(c *Config) { c.Upstream.URL = "https://api.razorpay.com?x=1" }, "upstream.url"},
+		{"upstream url with empty query", func(c *Config) { c.Upstream.URL = "https://api.razorpay.com?" }, "upstream.url"},
+		{"upstream url with fragment", func(c *Config) { c.Upstream.URL = "https://api.razorpay.com#x" }, "upstream.url"},
+		{"upstream url with empty fragment", func(c *Config) { c.Upstream.URL = "https://api.razorpay.com#" }, "upstream.url"},
+		{"upstream url with user", func(c *Config) { c.Upstream.URL = "https://user@api.razorpay.com" }, "upstream.url"},
+		{"upstream url http with port and path", func(c *Config) { c.Upstream.URL = "http://127.0.0.1:8081/base/" }, ""},
+		{"upstream dial timeout zero", func(c *Config) { c.Upstream.DialTimeout = 0 }, "upstream.dial_timeout"},
+		{"upstream tls timeout negative", func(c *Config) { c.Upstream.TLSHandshakeTimeout = -1 }, "upstream.tls_handshake_timeout"},
+		{"upstream header timeout zero", func(c *Config) { c.Upstream.ResponseHeaderTimeout = 0 }, "upstream.response_header_timeout"},
+		{"upstream header timeout over timeout", func(c *Config) {
+			c.Upstream.ResponseHeaderTimeout = c.Upstream.Timeout + 1
+		}, "upstream.response_header_timeout"},
+		{"upstream timeout zero", func(c *Config) { c.Upstream.Timeout = 0 }, "upstream.timeout"},
+		{"upstream timeout negative", func(c *Config) {
+			c.Upstream.Timeout, c.Upstream.ResponseHeaderTimeout = -1, 1
+		}, "upstream.timeout"},
+		{"upstream idle timeout zero", func(c *Config) { c.Upstream.IdleConnTimeout = 0 }, "upstream.idle_conn_timeout"},
+		{"upstream idle conns negative", func(c *Config) { c.Upstream.MaxIdleConnsPerHost = -1 }, "upstream.max_idle_conns_per_host"},
+		{"upstream idle conns zero", func(c *Config) { c.Upstream.MaxIdleConnsPerHost = 0 }, ""},
+		{"upstream max conns negative", func(c *Config) { c.Upstream.MaxConnsPerHost = -1 }, "upstream.max_conns_per_host"},
+
+		{"cache max bytes under 1MiB", func(c *Config) { c.Cache.MaxBytes = MiB - 1 }, "cache.max_bytes"},
+		{"cache max bytes 1MiB", func(c *Config) { c.Cache.MaxBytes = MiB }, ""},
+		{"cache entry zero", func(c *Config) { c.Cache.MaxEntryBytes = 0 }, "cache.max_entry_bytes"},
+		{"cache entry over max", func(c *Config) { c.Cache.MaxEntryBytes = c.Cache.MaxBytes + 1 }, "cache.max_entry_bytes"},
+		{"key secret short", func(c *Config) { c.Cache.KeySecret = strings.Repeat("k", 31) }, "cache.key_secret"},
+		{"key secret 32 bytes", func(c *Config) { c.Cache.KeySecret = strings.Repeat("k", 32) }, ""},
+		{"key secret missing with redis", func(c *Config) { withRedis(c); c.Cache.KeySecret = "" }, "cache.key_secret"},
+		{"key secret short with redis", func(c *Config) { withRedis(c); c.Cache.KeySecret = "short" }, "cache.key_secret"},
+		{"ttl payments zero", func(c *Config) { c.Cache.TTL.Payments = 0 }, "cache.ttl.payments"},
+		{"ttl payment links negative", func(c *Config) { c.Cache.TTL.PaymentLinks = -1 }, "cache.ttl.payment_links"},
+		{"ttl qr codes over a day", func(c *Config) { c.Cache.TTL.QRCodes = Duration(24*time.Hour + 1) }, "cache.ttl.qr_codes"},
+		{"ttl a day", func(c *Config) { c.Cache.TTL.QRCodes = Duration(24 * time.Hour) }, ""},
+
+		{"redis valid", withRedis, ""},
+		{"redis tls with auth", func(c *Config) { withRedis(c); c.Redis.URL = "rediss://u:p@redis:6380/3" }, ""},
+		{"redis url http", func(c *Config) { withRedis(c); c.Redis.URL = "http://localhost:6379" }, "redis.url"},
+		{"redis url without scheme", func(c *Config) { withRedis(c); c.Redis.URL = "localhost:6379" }, "redis.url"},
+		{"redis url unparsable", func(c *Config) { withRedis(c); c.Redis.URL = "redis://[::1" }, "redis.url"},
+		{"redis url without host", func(c *Config) { withRedis(c); c.Redis.URL = "redis:///0" }, "redis.url"},
+		{"redis url bad db", func(c *Config) { withRedis(c); c.Redis.URL = "redis://h:1/zero" }, "redis.url"},
+		{"redis url negative db", func(c *Config) { withRedis(c); c.Redis.URL = "redis://h:1/-1" }, "redis.url"},
+		{"redis url with fragment", func(c *Config) { withRedis(c); c.Redis.URL = "redis://h:1#x" }, "redis.url"},
+		{"redis addrs without url", func(c *Config) { c.Redis.Addrs = []string{"h:1"} }, "redis.url"},
+		{"redis cluster without url", func(c *Config) { c.Redis.Cluster = true }, "redis.url"},
+		{"redis sentinel without url", func(c *Config) { c.Redis.MasterName = "m" }, "redis.url"},
+		{"near cache without url", func(c *Config) { c.Redis.NearCache.Enabled = true }, "redis.url"},
+		{"redis addrs without sentinel or cluster", func(c *Config) { withRedis(c); c.Redis.Addrs = []string{"h:1"} }, "redis.addrs"},
+		{"redis addr without port", func(c *Config) {
+			withRedis(c)
+			c.Redis.Cluster, c.Redis.Addrs = true, []string{"h:1", "h2"}
+		}, "redis.addrs[1]"},
+		{"redis sentinel", func(c *Config) {
+			withRedis(c)
+			c.Redis.MasterName, c.Redis.Addrs = "mymaster", []string{"s2:26379", "s3:26379"}
+		}, ""},
+		{"redis sentinel and cluster", func(c *Config) {
+			withRedis(c)
+			c.Redis.MasterName, c.Redis.Cluster = "m", true
+		}, "redis.cluster"},
+		{"redis db negative", func(c *Config) { c.Redis.DB = -1 }, "redis.db"},
+		{"redis db with cluster", func(c *Config) { withRedis(c); c.Redis.Cluster, c.Redis.DB = true, 1 }, "redis.db"},
+		{"redis url db with cluster", func(c *Config) { withRedis(c); c.Redis.Cluster, c.Redis.URL = true, "redis://h:1/2" }, "redis.url"},
+		{"redis url db 0 with cluster", func(c *Config) { withRedis(c); c.Redis.Cluster = true }, ""},
+		{"redis pool size negative", func(c *Config) { c.Redis.PoolSize = -1 }, "redis.pool_size"},
+		{"redis dial timeout zero", func(c *Config) { c.Redis.DialTimeout = 0 }, "redis.dial_timeout"},
+		{"redis read timeout zero", func(c *Config) { c.Redis.ReadTimeout = 0 }, "redis.read_timeout"},
+		{"redis write timeout negative", func(c *Config) { c.Redis.WriteTimeout = -1 }, "redis.write_timeout"},
+		{"key prefix open brace", func(c *Config) { c.Redis.KeyPrefix = "{rzp" }, "redis.key_prefix"},
+		{"key prefix close brace", func(c *Config) { c.Redis.KeyPrefix = "rzp}" }, "redis.key_prefix"},
+		{"key prefix space", func(c *Config) { c.Redis.KeyPrefix = "rzp gate:" }, "redis.key_prefix"},
+		{"key prefix tab", func(c *Config) { c.Redis.KeyPrefix = "rzp\t" }, "redis.key_prefix"},
+		{"key prefix empty", func(c *Config) { c.Redis.KeyPrefix = "" }, ""},
+		{"breaker failures zero", func(c *Config) { c.Redis.Breaker.Failures = 0 }, "redis.breaker.failures"},
+		{"breaker open timeout zero", func(c *Config) { c.Redis.Breaker.OpenTimeout = 0 }, "redis.breaker.open_timeout"},
+		{"near cache max bytes zero", func(c *Config) { c.Redis.NearCache.MaxBytes = 0 }, "redis.near_cache.max_bytes"},
+		{"near cache ttl zero", func(c *Config) { c.Redis.NearCache.TTL = 0 }, "redis.near_cache.ttl"},
+		{"near cache ttl over 10s", func(c *Config) { c.Redis.NearCache.TTL = Duration(10*time.Second + 1) }, "redis.near_cache.ttl"},
+		{"near cache ttl 10s", func(c *Config) { c.Redis.NearCache.TTL = Duration(10 * time.Second) }, ""},
+		{"near cache enabled", func(c *Config) { withRedis(c); c.Redis.NearCache.Enabled = true }, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			c := Default()
+			tt.set(&c)
+			err := c.Validate()
+			switch {
+			case tt.field == "" && err != nil:
+				t.Errorf("Validate() = %v, want nil", err)
+			case tt.field != "" && err == nil:
+				t.Errorf("Validate() = nil, want an error naming %s", tt.field)
+			case tt.field != "" && !strings.HasPrefix(err.Error(), tt.field+": "):
+				t.Errorf("Validate() = %q, want it to start with %q", err, tt.field+": ")
+			}
+		})
+	}
+}

@@ -1,0 +1,332 @@
+// Package proxy is the gateway: a reverse proxy to the Razorpay API that
+// caches the responses of a few read endpoints and purges them on writes.
+package proxy
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	mrand "math/rand/v2"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/rzpgate/rzpgate/internal/cache"
+)
+
+// Config configures a Handler. Zero fields take the defaults noted on them.
+type Config struct {
+	// Upstream is Razorpay's base URL, e.g. https://api.razorpay.com. Required.
+	Upstream *url.URL
+	// Transport carries requests to the upstream; nil means
+	// NewTransport(TransportConfig{}). Upstream middleware (such as a
+	// circuit breaker) wraps it.
+	Transport http.RoundTripper
+	// Store caches responses; nil means an in-memory store of 64 MiB.
+	Store cache.Store
+	// TTL is the freshness lifetime per cacheable route.
+	TTL TTL
+	// KeySecret keys the HMAC that partitions cache keys by credentials; nil
+	// means 32 random bytes, which only suits a store no other process shares.
+	KeySecret []byte
+	// MaxBodyBytes bounds request bodies; larger ones get 413. Zero means 1 MiB.
+	MaxBodyBytes int64
+	// MaxEntryBytes bounds a cacheable response body; larger ones are passed
+	// through uncached. Zero means 1 MiB.
+	MaxEntryBytes int64
+	// UpstreamTimeout bounds one upstream exchange. Zero means 60 s.
+	UpstreamTimeout time.Duration
+	// Logger receives one line per request and the gateway's warnings; nil
+	// discards them.
+	Logger *slog.Logger
+	// Registerer registers the gateway's metrics; nil registers none.
+	Registerer prometheus.Registerer
+	// Clock returns the current time; nil means time.Now.
+	Clock func() time.Time
+}
+
+// TTL holds the freshness lifetime of each cacheable route. Zero fields mean
+// payments 10 s, payment links 30 s, QR code lists 30 s.
+type TTL struct {
+	Payments     time.Duration
+	PaymentLinks time.Duration
+	QRCodes      time.Duration
+}
+
+// Handler is the gateway's http.Handler.
+type Handler struct {
+	store    cache.Store
+	ttl      [routeCount]time.Duration
+	keys     *keyer
+	maxBody  int64
+	maxEntry int64
+	timeout  time.Duration
+	log      *slog.Logger
+	metrics  *metrics
+	clock    func() time.Time
+
+	pass  *httputil.ReverseProxy // pass-through, unchanged
+	fetch *httputil.ReverseProxy // cache fills: identity body read whole
+	patch *httputil.ReverseProxy // QR code PATCH: identity body, then purge
+
+	flights singleflight.Group
+	// purges counts this process's purges. It is part of every flight key,
+	// so a request that arrives after a PATCH returned never joins a fetch
+	// that started before its purge (that fetch may carry the old notes).
+	purges atomic.Uint64
+}
+
+// New returns a Handler for cfg.
+func New(cfg Config) (*Handler, error) {
+	if cfg.Upstream == nil || cfg.Upstream.Scheme == "" || cfg.Upstream.Host == "" {
+		return nil, errors.New("upstream: must be an absolute URL")
+	}
+	if cfg.Transport == nil {
+		cfg.Transport = NewTransport(TransportConfig{})
+	}
+	if cfg.Store == nil {
+		m, err := cache.NewMemory(cache.MemoryConfig{})
+		if err != nil {
+			return nil, fmt.Errorf("creating memory store: %w", err)
+		}
+		cfg.Store = m
+	}
+	if cfg.KeySecret == nil {
+		cfg.KeySecret = make([]byte, 32)
+		rand.Read(cfg.KeySecret)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	h := &Handler{
+		store:    cfg.Store,
+		keys:     newKeyer(cfg.KeySecret),
+		maxBody:  orDefault(cfg.MaxBodyBytes, 1<<20),
+		maxEntry: orDefault(cfg.MaxEntryBytes, 1<<20),
+		timeout:  orDefault(cfg.UpstreamTimeout, 60*time.Second),
+		log:      cfg.Logger,
+		metrics:  newMetrics(cfg.Registerer),
+		clock:    cfg.Clock,
+	}
+	h.ttl[routePayment] = orDefault(cfg.TTL.Payments, 10*time.Second)
+	h.ttl[routePaymentLink] = orDefault(cfg.TTL.PaymentLinks, 30*time.Second)
+	h.ttl[routeQRCodes] = orDefault(cfg.TTL.QRCodes, 30*time.Second)
+
+	h.pass = newReverseProxy(cfg.Upstream, cfg.Transport, false, cfg.Logger)
+	h.fetch = newReverseProxy(cfg.Upstream, cfg.Transport, true, cfg.Logger)
+	h.fetch.ModifyResponse = readFill
+	h.patch = newReverseProxy(cfg.Upstream, cfg.Transport, true, cfg.Logger)
+	h.patch.ModifyResponse = h.afterPatch
+	h.patch.ErrorHandler = h.patchFailed
+	return h, nil
+}
+
+func orDefault[T int64 | time.Duration](v, def T) T {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+// ServeHTTP routes a request: a cacheable GET goes through the cache, a QR
+// code PATCH is forwarded and then purges, anything else passes through.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := h.clock()
+	id := requestID(r)
+	w.Header()["X-Request-Id"] = []string{id}
+	r.Header["X-Request-Id"] = []string{id} // forwarded upstream
+
+	rt, entity := match(r)
+	var status int
+	outcome := outcomeNone
+	switch {
+	case r.ContentLength > h.maxBody:
+		status = http.StatusRequestEntityTooLarge
+		writeError(w, status, codeBadRequest, "The request body is larger than "+strconv.FormatInt(h.maxBody, 10)+" bytes.")
+	case rt.cacheable():
+		status, outcome = h.serveCached(w, r, rt, entity)
+	default:
+		if r.Body != nil && r.Body != http.NoBody {
+			r.Body = http.MaxBytesReader(w, r.Body, h.maxBody)
+		}
+		if rt == routeQRPatch {
+			status = h.servePatch(w, r, entity)
+		} else {
+			status = h.passthrough(w, r)
+		}
+	}
+
+	d := h.clock().Sub(start)
+	h.metrics.observe(rt, outcome, status, d)
+	h.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+		slog.String("request_id", id),
+		slog.String("method", r.Method),
+		slog.String("route", rt.String()),
+		slog.String("path", r.URL.Path),
+		slog.Int("status", status),
+		slog.String("cache", outcome),
+		slog.Float64("duration_ms", float64(d.Microseconds())/1000),
+	)
+}
+
+// serveCached answers a GET of a cacheable route: from the cache when a
+// fresh entry exists, else from one coalesced upstream fetch that fills it.
+func (h *Handler) serveCached(w http.ResponseWriter, r *http.Request, rt route, entity string) (int, string) {
+	params, err := parseQuery(r.URL.RawQuery)
+	if err != nil {
+		return h.bypass(w, r)
+	}
+	if rt == routeQRCodes {
+		cust, ok := lookup(params, "customer_id")
+		if !ok || !isID(cust, "cust_") {
+			return h.bypass(w, r)
+		}
+		entity = cust
+	}
+	auth := r.Header["Authorization"]
+	if len(auth) == 0 {
+		return h.bypass(w, r) // nothing to partition by; Razorpay will refuse it
+	}
+	dir := parseRequestDirectives(r.Header)
+	if dir.noStore {
+		return h.bypass(w, r)
+	}
+	key := h.keys.key(rt, strings.Join(auth, "\n"), r.Header.Get("X-Razorpay-Account"), entity, canonicalQuery(params))
+
+	if !dir.noCache {
+		e, err := h.store.Get(r.Context(), key)
+		if err == nil {
+			if status, ok := h.writeHit(w, r, e); ok {
+				return status, outcomeHit
+			}
+		} else if !errors.Is(err, cache.ErrMiss) {
+			h.storeFailed("get", err)
+		}
+	}
+	return h.fill(w, r, rt, entity, key, dir.noCache)
+}
+
+// writeHit writes a stored entry: its bytes as stored when the client
+// accepts their encoding, else decompressed. It reports false, writing
+// nothing, if a stored body cannot be decoded.
+func (h *Handler) writeHit(w http.ResponseWriter, r *http.Request, e *cache.Entry) (int, bool) {
+	body := e.Body
+	hdr := w.Header()
+	for k, v := range e.Header {
+		hdr[k] = v // shared, read-only slices: the entry is immutable
+	}
+	if enc := e.Header["Content-Encoding"]; len(enc) > 0 && !acceptsGzip(r.Header) {
+		plain, err := gunzip(e.Body, h.maxEntry)
+		if err != nil {
+			for k := range e.Header {
+				delete(hdr, k)
+			}
+			h.storeFailed("decode", err)
+			return 0, false
+		}
+		body = plain
+		delete(hdr, "Content-Encoding")
+		hdr["Content-Length"] = []string{strconv.Itoa(len(body))}
+	}
+	now := h.clock()
+	hdr["Cache-Status"] = hitStatus(int64(e.Expires().Sub(now) / time.Second))
+	hdr["Age"] = []string{strconv.FormatInt(int64(max(now.Sub(e.StoredAt), 0)/time.Second), 10)}
+	w.WriteHeader(e.Status)
+	w.Write(body)
+	return e.Status, true
+}
+
+// bypass passes a request of a cacheable route through without touching
+// the cache.
+func (h *Handler) bypass(w http.ResponseWriter, r *http.Request) (int, string) {
+	w.Header()["Cache-Status"] = statusBypass
+	return h.passthrough(w, r), outcomeBypass
+}
+
+// passthrough forwards a request unchanged and returns the status written.
+func (h *Handler) passthrough(w http.ResponseWriter, r *http.Request) int {
+	sw := &statusWriter{ResponseWriter: w}
+	h.pass.ServeHTTP(sw, r)
+	return sw.status
+}
+
+func (h *Handler) storeFailed(op string, err error) {
+	h.metrics.storeErr.WithLabelValues(op).Inc()
+	h.log.Warn("cache store failed", slog.String("op", op), slog.Any("error", err))
+}
+
+// statusWriter records the status a handler writes.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.status == 0 && code >= 200 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(p []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(p)
+}
+
+// Unwrap lets http.ResponseController reach the connection (flush, hijack).
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// requestID returns the client's X-Request-Id when it is short and plain,
+// else a new random one.
+func requestID(r *http.Request) string {
+	if v := r.Header["X-Request-Id"]; len(v) == 1 && validRequestID(v[0]) {
+		return v[0]
+	}
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], mrand.Uint64())
+	return hex.EncodeToString(b[:])
+}
+
+func validRequestID(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !isAlnum(c) && c != '-' && c != '_' && c != '.' {
+			return false
+		}
+	}
+	return true
+}
+
+// gunzip decompresses a stored body, refusing more than limit bytes.
+func gunzip(b []byte, limit int64) ([]byte, error) {
+	zr, err := newGzipReader(b)
+	if err != nil {
+		return nil, err
+	}
+	out, err := io.ReadAll(io.LimitReader(zr, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("decompressing stored body: %w", err)
+	}
+	if int64(len(out)) > limit {
+		return nil, errors.New("decompressing stored body: larger than the entry limit")
+	}
+	return out, nil
+}

@@ -1,0 +1,130 @@
+package proxy
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// cacheStatusName is the cache's name in Cache-Status (RFC 9211 section 2).
+const cacheStatusName = "rzpgate"
+
+// Cache-Status values that do not vary per response.
+var (
+	statusBypass = []string{cacheStatusName + "; fwd=bypass"}
+)
+
+// hitStatus returns the Cache-Status of a hit with ttl seconds of remaining
+// freshness (RFC 9211 sections 2.1 and 2.4).
+func hitStatus(ttl int64) []string {
+	return []string{cacheStatusName + "; hit; ttl=" + strconv.FormatInt(ttl, 10)}
+}
+
+// fwdStatus returns the Cache-Status of a forwarded response: fwd says why
+// it was forwarded ("miss", or "request" for a client's no-cache), status is
+// the upstream's, and stored, collapsed and detail are RFC 9211's parameters
+// (sections 2.2 to 2.8).
+func fwdStatus(fwd string, status int, stored, collapsed bool, detail string) []string {
+	var b strings.Builder
+	b.WriteString(cacheStatusName)
+	b.WriteString("; fwd=")
+	b.WriteString(fwd)
+	if status != 0 {
+		b.WriteString("; fwd-status=")
+		b.WriteString(strconv.Itoa(status))
+	}
+	if stored {
+		b.WriteString("; stored")
+	}
+	if collapsed {
+		b.WriteString("; collapsed")
+	}
+	if detail != "" {
+		b.WriteString("; detail=")
+		b.WriteString(detail)
+	}
+	return []string{b.String()}
+}
+
+// requestDirectives are the client's cache directives the gateway honours
+// (RFC 9111 section 5.2.1).
+type requestDirectives struct {
+	noStore bool // bypass the cache entirely
+	noCache bool // fetch fresh and refresh the entry
+}
+
+func parseRequestDirectives(h http.Header) requestDirectives {
+	var d requestDirectives
+	for _, v := range h["Cache-Control"] {
+		for part := range strings.SplitSeq(v, ",") {
+			name, arg, _ := strings.Cut(strings.TrimSpace(part), "=")
+			switch strings.ToLower(name) {
+			case "no-store":
+				d.noStore = true
+			case "no-cache":
+				d.noCache = true
+			case "max-age":
+				// max-age=0 asks for a response no older than 0 s: a fresh fetch.
+				if strings.Trim(arg, `"`) == "0" {
+					d.noCache = true
+				}
+			}
+		}
+	}
+	// Pragma: no-cache stands for no-cache when Cache-Control is absent
+	// (RFC 9111 section 5.4).
+	if len(h["Cache-Control"]) == 0 {
+		for _, v := range h["Pragma"] {
+			if strings.Contains(strings.ToLower(v), "no-cache") {
+				d.noCache = true
+			}
+		}
+	}
+	return d
+}
+
+// storableResponse reports whether an upstream response header allows a
+// shared cache to store it: no Set-Cookie, and no Cache-Control no-store or
+// private (issue #2).
+func storableResponse(h http.Header) bool {
+	if len(h["Set-Cookie"]) > 0 {
+		return false
+	}
+	for _, v := range h["Cache-Control"] {
+		for part := range strings.SplitSeq(v, ",") {
+			name, _, _ := strings.Cut(strings.TrimSpace(part), "=")
+			switch strings.ToLower(name) {
+			case "no-store", "private":
+				return false
+			}
+		}
+	}
+	for _, v := range h["Vary"] {
+		if strings.TrimSpace(v) == "*" {
+			return false
+		}
+	}
+	return true
+}
+
+// acceptsGzip reports whether an Accept-Encoding header admits gzip with a
+// non-zero quality (RFC 9110 section 12.5.3).
+func acceptsGzip(h http.Header) bool {
+	for _, v := range h["Accept-Encoding"] {
+		for part := range strings.SplitSeq(v, ",") {
+			coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+			coding = strings.TrimSpace(coding)
+			if !strings.EqualFold(coding, "gzip") && !strings.EqualFold(coding, "x-gzip") && coding != "*" {
+				continue
+			}
+			q := strings.TrimSpace(params)
+			if qv, ok := strings.CutPrefix(q, "q="); ok {
+				if f, err := strconv.ParseFloat(qv, 64); err == nil && f == 0 {
+					continue
+				}
+			}
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,134 @@
+package proxy
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"hash"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// errBadQuery marks a query string the gateway cannot canonicalise; such a
+// request is passed through uncached rather than risk a shared key.
+var errBadQuery = errors.New("malformed query string")
+
+// keyer derives cache keys. A key is the route, a partition derived from
+// the caller's credentials, the entity id and the canonical query:
+//
+//	payment|3f9a...|pay_DG4ZdRK8ZnXC3k|expand%5B%5D=upi
+//
+// The partition is an HMAC of the whole Authorization header and of
+// X-Razorpay-Account under a gateway secret, so a caller with other
+// credentials (or the right key id and a wrong secret) lands in another
+// partition, and raw credentials never appear in a key (issue #2).
+type keyer struct {
+	pool sync.Pool // of hash.Hash: HMAC-SHA256 keyed with the secret
+}
+
+func newKeyer(secret []byte) *keyer {
+	k := &keyer{}
+	k.pool.New = func() any { return hmac.New(sha256.New, secret) }
+	return k
+}
+
+// partitionLen is the hex length of a partition: 128 bits of the HMAC.
+const partitionLen = 32
+
+// key returns the cache key of a request on route rt for entity id (empty
+// for the QR list) and canonical query q.
+func (k *keyer) key(rt route, auth, account, id, q string) string {
+	var sum [sha256.Size]byte
+	h := k.pool.Get().(hash.Hash)
+	h.Reset()
+	// Each field is length-prefixed by a separator that cannot occur in a
+	// header value, so ("a","b\x00c") and ("a\x00b","c") hash apart.
+	h.Write([]byte(auth))
+	h.Write([]byte{0})
+	h.Write([]byte(account))
+	h.Sum(sum[:0])
+	k.pool.Put(h)
+
+	name := rt.String()
+	var b strings.Builder
+	b.Grow(len(name) + partitionLen + len(id) + len(q) + 3)
+	b.WriteString(name)
+	b.WriteByte('|')
+	var hx [partitionLen]byte
+	hex.Encode(hx[:], sum[:partitionLen/2])
+	b.Write(hx[:])
+	b.WriteByte('|')
+	b.WriteString(id)
+	b.WriteByte('|')
+	b.WriteString(q)
+	return b.String()
+}
+
+// param is one decoded query parameter.
+type param struct{ name, value string }
+
+// parseQuery decodes a raw query into parameters in their original order.
+// It splits on '&' only, as Razorpay's PHP backend does, so ';' stays part of
+// a value. "a" and "a=" both decode to an empty value, which PHP treats alike.
+func parseQuery(raw string) ([]param, error) {
+	if raw == "" {
+		return nil, nil
+	}
+	ps := make([]param, 0, strings.Count(raw, "&")+1)
+	for part := range strings.SplitSeq(raw, "&") {
+		if part == "" {
+			continue
+		}
+		name, value, _ := strings.Cut(part, "=")
+		n, err := url.QueryUnescape(name)
+		if err != nil {
+			return nil, errBadQuery
+		}
+		v, err := url.QueryUnescape(value)
+		if err != nil {
+			return nil, errBadQuery
+		}
+		ps = append(ps, param{n, v})
+	}
+	return ps, nil
+}
+
+// canonicalQuery encodes parameters sorted by name, keeping the relative
+// order of a repeated name's values (for PHP the last one wins, and for
+// arrays such as expand[] order may matter), each name and value escaped the
+// same way whatever the client sent: expand[]=upi and expand%5B%5D=upi give
+// one key, while any difference Razorpay could see gives another.
+func canonicalQuery(ps []param) string {
+	if len(ps) == 0 {
+		return ""
+	}
+	slices.SortStableFunc(ps, func(a, b param) int { return strings.Compare(a.name, b.name) })
+	var b strings.Builder
+	for i, p := range ps {
+		if i > 0 {
+			b.WriteByte('&')
+		}
+		b.WriteString(url.QueryEscape(p.name))
+		b.WriteByte('=')
+		b.WriteString(url.QueryEscape(p.value))
+	}
+	return b.String()
+}
+
+// lookup returns the only value of name, or false if it is absent or
+// repeated.
+func lookup(ps []param, name string) (string, bool) {
+	value, found := "", false
+	for _, p := range ps {
+		if p.name == name {
+			if found {
+				return "", false
+			}
+			value, found = p.value, true
+		}
+	}
+	return value, found
+}

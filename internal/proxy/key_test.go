@@ -1,0 +1,152 @@
+package proxy
+
+import (
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestCanonicalQuery(t *testing.T) {
+	tests := []struct {
+		desc, a, b string
+		same       bool
+	}{
+		{"raw and encoded brackets", "expand[]=upi", "expand%5B%5D=upi", true},
+		{"parameter order", "expand[]=upi&x=1", "x=1&expand[]=upi", true},
+		{"plus and %20", "a=b+c", "a=b%20c", true},
+		{"empty value forms", "a", "a=", true},
+		{"stray ampersands", "&a=1&&", "a=1", true},
+		{"different value", "expand[]=upi", "expand[]=card", false},
+		{"extra parameter", "expand[]=upi", "expand[]=upi&expand[]=card", false},
+		{"repeated value order", "expand[]=upi&expand[]=card", "expand[]=card&expand[]=upi", false},
+		{"last-wins order", "a=1&a=2", "a=2&a=1", false},
+		{"case of name", "a=1", "A=1", false},
+		{"semicolon is data", "a=1;b=2", "a=1&b=2", false},
+		{"encoded ampersand is data", "a=1%26b%3D2", "a=1&b=2", false},
+		{"encoded equals is data", "a%3Db=c", "a=b%3Dc", false},
+		{"no query vs empty value", "", "a=", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			pa, err := parseQuery(tt.a)
+			if err != nil {
+				t.Fatalf("parseQuery(%q): %v", tt.a, err)
+			}
+			pb, err := parseQuery(tt.b)
+			if err != nil {
+				t.Fatalf("parseQuery(%q): %v", tt.b, err)
+			}
+			ca, cb := canonicalQuery(pa), canonicalQuery(pb)
+			if (ca == cb) != tt.same {
+				t.Errorf("canonical(%q) = %q, canonical(%q) = %q; same = %t, want %t", tt.a, ca, tt.b, cb, ca == cb, tt.same)
+			}
+		})
+	}
+}
+
+func TestParseQueryRejectsBadEscapes(t *testing.T) {
+	for _, q := range []string{"a=%zz", "%=1", "a=%4", "expand%5B%5=upi"} {
+		if _, err := parseQuery(q); err == nil {
+			t.Errorf("parseQuery(%q) succeeded; want an error", q)
+		}
+	}
+}
+
+func TestKeyPartitionsByCredentials(t *testing.T) {
+	k := newKeyer([]byte("test-secret-test-secret-test-secret"))
+	base := k.key(routePayment, "Basic YTpi", "", "pay_DG4ZdRK8ZnXC3k", "expand%5B%5D=upi")
+	tests := []struct {
+		desc string
+		key  string
+	}{
+		{"other credentials", k.key(routePayment, "Basic YTpj", "", "pay_DG4ZdRK8ZnXC3k", "expand%5B%5D=upi")},
+		{"same key id, wrong secret", k.key(routePayment, "Basic YTpiYg==", "", "pay_DG4ZdRK8ZnXC3k", "expand%5B%5D=upi")},
+		{"account header", k.key(routePayment, "Basic YTpi", "acc_1", "pay_DG4ZdRK8ZnXC3k", "expand%5B%5D=upi")},
+		{"field boundary moved", k.key(routePayment, "Basic YTpi\x00acc_1", "", "pay_DG4ZdRK8ZnXC3k", "expand%5B%5D=upi")},
+		{"other route", k.key(routePaymentLink, "Basic YTpi", "", "pay_DG4ZdRK8ZnXC3k", "expand%5B%5D=upi")},
+		{"other id", k.key(routePayment, "Basic YTpi", "", "pay_DG4ZdRK8ZnXC3l", "expand%5B%5D=upi")},
+		{"other query", k.key(routePayment, "Basic YTpi", "", "pay_DG4ZdRK8ZnXC3k", "")},
+		{"other secret", newKeyer([]byte("another-secret")).key(routePayment, "Basic YTpi", "", "pay_DG4ZdRK8ZnXC3k", "expand%5B%5D=upi")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			if tt.key == base {
+				t.Errorf("key %q equals the base key; want a different one", tt.key)
+			}
+		})
+	}
+	if again := k.key(routePayment, "Basic YTpi", "", "pay_DG4ZdRK8ZnXC3k", "expand%5B%5D=upi"); again != base {
+		t.Errorf("same request gave key %q, then %q", base, again)
+	}
+	if strings.Contains(base, "YTpi") {
+		t.Errorf("key %q contains the raw credentials", base)
+	}
+}
+
+// FuzzCanonicalQuery checks the properties the cache's correctness rests on:
+// canonicalising is idempotent, and two queries share a canonical form only
+// if they decode to the same parameters in the same per-name order.
+func FuzzCanonicalQuery(f *testing.F) {
+	for _, s := range []string{"expand[]=upi", "expand%5B%5D=upi", "a=1&b=2", "b=2&a=1", "a=1&a=2", "a", "a=", "", "%zz", "a=b+c", "a=%26", ";;", "customer_id=cust_HKsR5se84c5LTO&count=10"} {
+		f.Add(s, "expand[]=upi")
+	}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		pa, errA := parseQuery(a)
+		pb, errB := parseQuery(b)
+		if errA != nil || errB != nil {
+			return
+		}
+		ca, cb := canonicalQuery(slices.Clone(pa)), canonicalQuery(slices.Clone(pb))
+		again, err := parseQuery(ca)
+		if err != nil {
+			t.Fatalf("canonical form %q does not parse: %v", ca, err)
+		}
+		if c2 := canonicalQuery(again); c2 != ca {
+			t.Fatalf("not idempotent: %q -> %q -> %q", a, ca, c2)
+		}
+		if (ca == cb) != sameParams(pa, pb) {
+			t.Fatalf("canonical(%q) = %q, canonical(%q) = %q, but same decoded parameters = %t", a, ca, b, cb, sameParams(pa, pb))
+		}
+		// The canonical form must decode back to the same parameters, in
+		// the way the standard library (and so Razorpay's SDKs) reads them.
+		if v, err := url.ParseQuery(ca); err == nil {
+			for _, p := range pa {
+				if !slices.Contains(v[p.name], p.value) {
+					t.Fatalf("canonical %q lost %q=%q", ca, p.name, p.value)
+				}
+			}
+		}
+	})
+}
+
+// sameParams reports whether a and b hold the same names with the same
+// values in the same order per name.
+func sameParams(a, b []param) bool {
+	group := func(ps []param) map[string][]string {
+		m := map[string][]string{}
+		for _, p := range ps {
+			m[p.name] = append(m[p.name], p.value)
+		}
+		return m
+	}
+	ga, gb := group(a), group(b)
+	if len(ga) != len(gb) {
+		return false
+	}
+	for k, va := range ga {
+		if !slices.Equal(va, gb[k]) {
+			return false
+		}
+	}
+	return true
+}
+
+func BenchmarkKey(b *testing.B) {
+	k := newKeyer([]byte("bench-secret-bench-secret-bench-secret"))
+	b.ReportAllocs()
+	for b.Loop() {
+		ps, _ := parseQuery("expand[]=upi")
+		_ = k.key(routePayment, "Basic cnpwX3Rlc3RfQTpzZWNyZXRB", "", "pay_DG4ZdRK8ZnXC3k", canonicalQuery(ps))
+	}
+}

@@ -1,0 +1,50 @@
+package proxy
+
+import (
+	"net/http/httptest"
+	"testing"
+)
+
+func TestMatch(t *testing.T) {
+	tests := []struct {
+		desc, method, target string
+		want                 route
+		wantID               string
+	}{
+		{"payment", "GET", "/v1/payments/pay_DG4ZdRK8ZnXC3k?expand[]=upi", routePayment, "pay_DG4ZdRK8ZnXC3k"},
+		{"payment trailing slash", "GET", "/v1/payments/pay_DG4ZdRK8ZnXC3k/?expand[]=upi", routePayment, "pay_DG4ZdRK8ZnXC3k"},
+		{"payment link", "GET", "/v1/payment_links/plink_Fo48rl281ENAg9", routePaymentLink, "plink_Fo48rl281ENAg9"},
+		{"payment link trailing slash", "GET", "/v1/payment_links/plink_Fo48rl281ENAg9/", routePaymentLink, "plink_Fo48rl281ENAg9"},
+		{"qr list", "GET", "/v1/payments/qr_codes?customer_id=cust_HKsR5se84c5LTO", routeQRCodes, ""},
+		{"qr list trailing slash", "GET", "/v1/payments/qr_codes/?customer_id=cust_HKsR5se84c5LTO", routeQRCodes, ""},
+		{"qr patch", "PATCH", "/v1/payments/qr_codes/qr_HMsVL8HOpbMcjU", routeQRPatch, "qr_HMsVL8HOpbMcjU"},
+		{"qr patch trailing slash", "PATCH", "/v1/payments/qr_codes/qr_HMsVL8HOpbMcjU/", routeQRPatch, "qr_HMsVL8HOpbMcjU"},
+		{"single qr get is pass-through", "GET", "/v1/payments/qr_codes/qr_HMsVL8HOpbMcjU", routePassthrough, ""},
+		{"downtimes is not a payment id", "GET", "/v1/payments/downtimes", routePassthrough, ""},
+		{"payment sub-resource", "GET", "/v1/payments/pay_DG4ZdRK8ZnXC3k/refunds", routePassthrough, ""},
+		{"payment with wrong prefix", "GET", "/v1/payments/order_DG4ZdRK8ZnXC3k", routePassthrough, ""},
+		{"bare prefix", "GET", "/v1/payments/pay_", routePassthrough, ""},
+		{"encoded slash", "GET", "/v1/payments/pay_abc%2F..%2Fpay_def", routePassthrough, ""},
+		{"encoded underscore", "GET", "/v1/payments/pay%5FDG4ZdRK8ZnXC3k", routePassthrough, ""},
+		{"dot in id", "GET", "/v1/payments/pay_abc.json", routePassthrough, ""},
+		{"dot segment", "GET", "/v1/payment_links/..", routePassthrough, ""},
+		{"double slash", "GET", "/v1/payments//pay_DG4ZdRK8ZnXC3k", routePassthrough, ""},
+		{"two trailing slashes", "GET", "/v1/payments/pay_DG4ZdRK8ZnXC3k//", routePassthrough, ""},
+		{"underscore in id tail", "GET", "/v1/payments/pay_DG4Zd_K8ZnXC3k", routePassthrough, ""},
+		{"head is pass-through", "HEAD", "/v1/payments/pay_DG4ZdRK8ZnXC3k", routePassthrough, ""},
+		{"post is pass-through", "POST", "/v1/payments/pay_DG4ZdRK8ZnXC3k", routePassthrough, ""},
+		{"patch of a payment", "PATCH", "/v1/payments/pay_DG4ZdRK8ZnXC3k", routePassthrough, ""},
+		{"patch with bad qr id", "PATCH", "/v1/payments/qr_codes/qr_bad-id", routePassthrough, ""},
+		{"orders", "POST", "/v1/orders", routePassthrough, ""},
+		{"too long id", "GET", "/v1/payments/pay_" + string(make([]byte, 0)) + "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", routePassthrough, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			r := httptest.NewRequest(tt.method, tt.target, nil)
+			got, id := match(r)
+			if got != tt.want || id != tt.wantID {
+				t.Errorf("match(%s %s) = %v, %q; want %v, %q", tt.method, tt.target, got, id, tt.want, tt.wantID)
+			}
+		})
+	}
+}

@@ -1,0 +1,142 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"time"
+)
+
+// TransportConfig sizes the connection pool to the upstream. Zero fields take
+// the defaults noted on them.
+type TransportConfig struct {
+	DialTimeout           time.Duration // 5s
+	TLSHandshakeTimeout   time.Duration // 5s
+	ResponseHeaderTimeout time.Duration // 30s
+	IdleConnTimeout       time.Duration // 90s
+	MaxIdleConnsPerHost   int           // 512: keep-alive pool for high concurrency
+	MaxConnsPerHost       int           // 0: unlimited
+}
+
+// NewTransport returns the HTTP transport to the upstream: connect and
+// response-header timeouts, and a keep-alive pool sized for a gateway that
+// many services share.
+func NewTransport(c TransportConfig) *http.Transport {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.DialTimeout, 5*time.Second)
+	def(&c.TLSHandshakeTimeout, 5*time.Second)
+	def(&c.ResponseHeaderTimeout, 30*time.Second)
+	def(&c.IdleConnTimeout, 90*time.Second)
+	if c.MaxIdleConnsPerHost == 0 {
+		c.MaxIdleConnsPerHost = 512
+	}
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: c.DialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          0, // bounded per host below
+		MaxIdleConnsPerHost:   c.MaxIdleConnsPerHost,
+		MaxConnsPerHost:       c.MaxConnsPerHost,
+		IdleConnTimeout:       c.IdleConnTimeout,
+		TLSHandshakeTimeout:   c.TLSHandshakeTimeout,
+		ResponseHeaderTimeout: c.ResponseHeaderTimeout,
+		ExpectContinueTimeout: time.Second,
+	}
+}
+
+// newReverseProxy returns a ReverseProxy to target. Its Rewrite sets the
+// upstream URL (keeping the request's path and query as sent) and Host, and
+// X-Forwarded-*; ReverseProxy itself drops hop-by-hop headers. identity asks
+// for an uncompressed body: the request's Accept-Encoding is dropped, so the
+// transport negotiates gzip itself and decompresses, and the gateway can read
+// the body (to store it, or to find a PATCHed QR code's customer).
+func newReverseProxy(target *url.URL, rt http.RoundTripper, identity bool, log *slog.Logger) *httputil.ReverseProxy {
+	return &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			pr.SetXForwarded()
+			if identity {
+				pr.Out.Header.Del("Accept-Encoding")
+			}
+		},
+		Transport:    rt,
+		ErrorHandler: upstreamError,
+		ErrorLog:     slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+// upstreamError answers a failed upstream exchange in Razorpay's error shape:
+// 413 when the client's body was over the limit, 504 on a timeout, 502 when
+// Razorpay could not be reached or answered garbage. Nothing is written for a
+// client that has gone away.
+func upstreamError(w http.ResponseWriter, r *http.Request, err error) {
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		writeError(w, http.StatusRequestEntityTooLarge, codeBadRequest,
+			"The request body is larger than "+strconv.FormatInt(tooLarge.Limit, 10)+" bytes.")
+	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
+		// The client went away; it reads no answer. 499 is for the log only.
+		w.WriteHeader(statusClientClosed)
+	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
+		writeError(w, http.StatusGatewayTimeout, codeServer, "Razorpay did not answer in time. Please try again shortly.")
+	default:
+		writeError(w, http.StatusBadGateway, codeServer, "The gateway could not reach Razorpay. Please try again shortly.")
+	}
+}
+
+// statusClientClosed is the status logged when the client went away before
+// the answer (nginx's 499).
+const statusClientClosed = 499
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// capture is a ResponseWriter that keeps an upstream response in memory so
+// one fetch can answer every coalesced request and fill the cache. readFill
+// reads the upstream body into it, up to limit bytes, and marks overflow
+// past that; Write only sees errors written by the ErrorHandler.
+type capture struct {
+	header   http.Header
+	status   int
+	body     []byte
+	limit    int
+	overflow bool
+}
+
+func newCapture(limit int) *capture {
+	return &capture{header: make(http.Header), limit: limit}
+}
+
+func (c *capture) Header() http.Header { return c.header }
+
+func (c *capture) WriteHeader(status int) {
+	if status < 200 || c.status != 0 { // 1xx are interim; only the first final counts
+		return
+	}
+	c.status = status
+}
+
+func (c *capture) Write(p []byte) (int, error) {
+	if c.status == 0 {
+		c.status = http.StatusOK
+	}
+	if !c.overflow {
+		c.body = append(c.body, p...)
+	}
+	return len(p), nil
+}
+
+// Flush lets ReverseProxy flush streamed responses; there is nothing to do.
+func (c *capture) Flush() {}
