@@ -7,22 +7,124 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/rzpgate/rzpgate/internal/cache"
 	"github.com/rzpgate/rzpgate/internal/config"
 )
 
-// newStore builds the cache store the configuration names and a function
-// that releases it.
-func newStore(_ context.Context, cfg config.Config, _ *slog.Logger, _ prometheus.Registerer) (cache.Store, func(), error) {
-	m, err := cache.NewMemory(cache.MemoryConfig{
-		MaxBytes:       cfg.Cache.MaxBytes.Int64(),
+// newStore builds the cache store the configuration names, and a function
+// that releases it: the in-memory store by default, or with redis.url set
+// the Redis store, behind an optional near cache, behind a fail-open Guard.
+func newStore(ctx context.Context, cfg config.Config, log *slog.Logger, reg prometheus.Registerer) (cache.Store, func(), error) {
+	if cfg.Redis.URL == "" {
+		m, err := cache.NewMemory(cache.MemoryConfig{
+			MaxBytes:       cfg.Cache.MaxBytes.Int64(),
+			FenceRetention: fenceRetention(cfg),
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("creating memory cache: %w", err)
+		}
+		return m, func() { m.Close() }, nil
+	}
+
+	client, err := newRedisClient(cfg.Redis)
+	if err != nil {
+		return nil, nil, err
+	}
+	rs, err := cache.NewRedis(client, cache.RedisConfig{
+		Prefix:         cfg.Redis.KeyPrefix,
 		FenceRetention: fenceRetention(cfg),
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("creating memory cache: %w", err)
+		client.Close()
+		return nil, nil, fmt.Errorf("creating redis cache: %w", err)
 	}
-	return m, func() { m.Close() }, nil
+	var inner cache.Store = rs
+	closers := []func() error{client.Close}
+	if cfg.Redis.NearCache.Enabled {
+		near, err := cache.NewNear(rs, client, cache.NearConfig{
+			MaxBytes: cfg.Redis.NearCache.MaxBytes.Int64(),
+			TTL:      cfg.Redis.NearCache.TTL.D(),
+		})
+		if err != nil {
+			client.Close()
+			return nil, nil, fmt.Errorf("creating near cache: %w", err)
+		}
+		inner = near
+		closers = append(closers, near.Close)
+	}
+
+	// The breaker's state is a gauge (0 closed, 1 half-open, 2 open) and one
+	// log line per change, so an outage shows without a line per request.
+	state := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "rzpgate_cache_breaker_state",
+		Help: "State of the breaker around the shared cache: 0 closed, 1 half-open, 2 open (Redis failing; requests go to the upstream).",
+	})
+	reg.MustRegister(state)
+	guard := cache.NewGuard(inner, cache.GuardConfig{
+		Timeout:     cfg.Redis.ReadTimeout.D() + cfg.Redis.WriteTimeout.D(),
+		Failures:    cfg.Redis.Breaker.Failures,
+		OpenTimeout: cfg.Redis.Breaker.OpenTimeout.D(),
+		OnStateChange: func(from, to string) {
+			state.Set(map[string]float64{"closed": 0, "half-open": 1, "open": 2}[to])
+			level := slog.LevelWarn
+			if to == "closed" {
+				level = slog.LevelInfo
+			}
+			log.Log(context.Background(), level, "redis cache breaker changed state", slog.String("from", from), slog.String("to", to))
+		},
+	})
+	closers = append([]func() error{guard.Close}, closers...)
+
+	pctx, cancel := context.WithTimeout(ctx, cfg.Redis.DialTimeout.D()+cfg.Redis.ReadTimeout.D())
+	defer cancel()
+	if err := client.Ping(pctx).Err(); err != nil {
+		// Not fatal: the gateway serves from the upstream until Redis answers.
+		log.Warn("redis is not answering yet; serving without the shared cache", slog.Any("error", err))
+	}
+	return guard, func() {
+		for _, c := range closers {
+			c()
+		}
+	}, nil
+}
+
+// newRedisClient returns a go-redis UniversalClient for the configuration:
+// one node, Sentinel (master_name) or Cluster (cluster: true), with the
+// URL's TLS (rediss://), credentials and database unless overridden.
+func newRedisClient(c config.Redis) (redis.UniversalClient, error) {
+	opt, err := redis.ParseURL(c.URL)
+	if err != nil {
+		// ParseURL's errors may quote the URL, which may hold a password.
+		return nil, fmt.Errorf("redis.url: cannot be parsed")
+	}
+	uo := &redis.UniversalOptions{
+		Addrs:        append([]string{opt.Addr}, c.Addrs...),
+		MasterName:   c.MasterName,
+		Username:     opt.Username,
+		Password:     opt.Password,
+		DB:           opt.DB,
+		TLSConfig:    opt.TLSConfig,
+		PoolSize:     c.PoolSize,
+		DialTimeout:  c.DialTimeout.D(),
+		ReadTimeout:  c.ReadTimeout.D(),
+		WriteTimeout: c.WriteTimeout.D(),
+		// Honour the Guard's per-operation deadline instead of waiting out
+		// the read timeout, so a paused Redis costs at most that deadline.
+		ContextTimeoutEnabled: true,
+		IsClusterMode:         c.Cluster,
+	}
+	if c.Username != "" {
+		uo.Username = c.Username
+	}
+	if c.Password != "" {
+		uo.Password = c.Password
+	}
+	if c.DB != 0 {
+		uo.DB = c.DB
+	}
+	return redis.NewUniversalClient(uo), nil
 }
 
 // fenceRetention is how long purges are remembered: longer than any fill can

@@ -146,7 +146,7 @@ type Redis struct {
 	WriteTimeout Duration `yaml:"write_timeout"`
 	// KeyPrefix is prepended to every Redis key; "rzpgate:" by default. It
 	// must not contain braces, which would change Cluster hash slots, or
-	// whitespace. Empty means no prefix.
+	// whitespace, and must not be empty: it is the Cluster hash tag.
 	KeyPrefix string `yaml:"key_prefix"`
 	// Breaker stops calling Redis while it is failing.
 	Breaker RedisBreaker `yaml:"breaker"`

@@ -167,6 +167,8 @@ func (r Redis) validate() error {
 		return fmt.Errorf("redis.db: must be 0 with redis.cluster, got %d", r.DB)
 	case r.PoolSize < 0:
 		return fmt.Errorf("redis.pool_size: must not be negative, got %d", r.PoolSize)
+	case r.KeyPrefix == "":
+		return fmt.Errorf("redis.key_prefix: must not be empty")
 	case strings.ContainsAny(r.KeyPrefix, "{}"):
 		return fmt.Errorf("redis.key_prefix: must not contain { or }, which set the Cluster hash slot")
 	case strings.ContainsFunc(r.KeyPrefix, unicode.IsSpace):

@@ -114,7 +114,7 @@ func TestValidate(t *testing.T) {
 		{"key prefix close brace", func(c *Config) { c.Redis.KeyPrefix = "rzp}" }, "redis.key_prefix"},
 		{"key prefix space", func(c *Config) { c.Redis.KeyPrefix = "rzp gate:" }, "redis.key_prefix"},
 		{"key prefix tab", func(c *Config) { c.Redis.KeyPrefix = "rzp\t" }, "redis.key_prefix"},
-		{"key prefix empty", func(c *Config) { c.Redis.KeyPrefix = "" }, ""},
+		{"key prefix empty", func(c *Config) { c.Redis.KeyPrefix = "" }, "redis.key_prefix"},
 		{"breaker failures zero", func(c *Config) { c.Redis.Breaker.Failures = 0 }, "redis.breaker.failures"},
 		{"breaker open timeout zero", func(c *Config) { c.Redis.Breaker.OpenTimeout = 0 }, "redis.breaker.open_timeout"},
 		{"near cache max bytes zero", func(c *Config) { c.Redis.NearCache.MaxBytes = 0 }, "redis.near_cache.max_bytes"},

@@ -264,9 +264,14 @@ func (h *Handler) passthrough(w http.ResponseWriter, r *http.Request) int {
 	return sw.status
 }
 
+// storeFailed counts a failed store operation; the gateway carries on
+// without the cache. An unavailable store (Redis down, breaker open) is not
+// logged per request: the Guard logs its state changes once each.
 func (h *Handler) storeFailed(op string, err error) {
 	h.metrics.storeErr.WithLabelValues(op).Inc()
-	h.log.Warn("cache store failed", slog.String("op", op), slog.Any("error", err))
+	if !errors.Is(err, cache.ErrUnavailable) {
+		h.log.Warn("cache store failed", slog.String("op", op), slog.Any("error", err))
+	}
 }
 
 // statusWriter records the status a handler writes.

@@ -1,0 +1,231 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rzpgate/rzpgate/internal/fakerazorpay"
+)
+
+func env(kv ...string) func(string) (string, bool) {
+	m := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestLoadConfigDefaults(t *testing.T) {
+	cfg, check, err := loadConfig(nil, env(), io.Discard)
+	if err != nil || check {
+		t.Fatalf("loadConfig() = %v, check %t", err, check)
+	}
+	if cfg.Listen != ":8080" || cfg.AdminListen != ":9090" || cfg.Upstream.URL != "https://api.razorpay.com" || storeName(cfg) != "memory" {
+		t.Errorf("defaults: listen %q admin %q upstream %q cache %s; want :8080 :9090 https://api.razorpay.com memory",
+			cfg.Listen, cfg.AdminListen, cfg.Upstream.URL, storeName(cfg))
+	}
+}
+
+func TestLoadConfigPrecedence(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "proxy.yaml")
+	os.WriteFile(file, []byte("listen: 127.0.0.1:1001\nadmin_listen: 127.0.0.1:1002\nlog:\n  level: debug\n"), 0o600)
+	cfg, _, err := loadConfig([]string{"-config", file, "-admin-listen", "127.0.0.1:3002"},
+		env("RZPGATE_LISTEN", "127.0.0.1:2001", "RZPGATE_ADMIN_LISTEN", "127.0.0.1:2002"), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ desc, got, want string }{
+		{"env over file", cfg.Listen, "127.0.0.1:2001"},
+		{"flag over env", cfg.AdminListen, "127.0.0.1:3002"},
+		{"file over default", cfg.Log.Level, "debug"},
+	}
+	for _, tt := range tests {
+		if tt.got != tt.want {
+			t.Errorf("%s: got %q, want %q", tt.desc, tt.got, tt.want)
+		}
+	}
+}
+
+func TestBadConfigNamesTheField(t *testing.T) {
+	dir := t.TempDir()
+	unknown := filepath.Join(dir, "unknown.yaml")
+	os.WriteFile(unknown, []byte("upstream:\n  urll: http://x\n"), 0o600)
+	tests := []struct {
+		desc   string
+		args   []string
+		lookup func(string) (string, bool)
+		want   string
+	}{
+		{"bad upstream from env", nil, env("RZPGATE_UPSTREAM_URL", "ftp://example.com"), "upstream.url"},
+		{"bad ttl from env", nil, env("RZPGATE_TTL_PAYMENTS", "soon"), "RZPGATE_TTL_PAYMENTS"},
+		{"unknown field in file", []string{"-config", unknown}, env(), "urll"},
+		{"missing file", []string{"-config", filepath.Join(dir, "nope.yaml")}, env(), "nope.yaml"},
+		{"bad flag value", []string{"-log-level", "loud"}, env(), "log.level"},
+		{"secret too short with redis", nil, env("RZPGATE_REDIS_URL", "redis://127.0.0.1:6379", "RZPGATE_CACHE_KEY_SECRET", "short-secret"), "cache.key_secret"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			_, _, err := loadConfig(tt.args, tt.lookup, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("loadConfig error = %v; want one naming %s", err, tt.want)
+			}
+			if err != nil && strings.Contains(err.Error(), "short-secret") {
+				t.Errorf("error echoes the secret: %v", err)
+			}
+		})
+	}
+}
+
+func TestCheckConfig(t *testing.T) {
+	var out strings.Builder
+	err := run(context.Background(), []string{"-check-config", "-config", "../../configs/proxy.yaml"}, env(), &out, io.Discard)
+	if err != nil || strings.TrimSpace(out.String()) != "config ok" {
+		t.Errorf("-check-config on configs/proxy.yaml: %v, output %q; want config ok", err, out.String())
+	}
+}
+
+// TestBinaryServesAndDrains builds the gateway, runs it as a user would
+// (configured by environment), sends a request through it and, while a slow
+// one is in flight, SIGTERM: the slow request completes, readiness fails,
+// and the process exits 0.
+func TestBinaryServesAndDrains(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "rzpgate")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	fake := fakerazorpay.New()
+	up := httptest.NewServer(fake)
+	defer up.Close()
+
+	listen, admin := freeAddr(t), freeAddr(t)
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), "RZPGATE_LISTEN="+listen, "RZPGATE_ADMIN_LISTEN="+admin,
+		"RZPGATE_UPSTREAM_URL="+up.URL, "RZPGATE_SHUTDOWN_TIMEOUT=10s")
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	lines := make(chan map[string]any, 100)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			var m map[string]any
+			if json.Unmarshal(sc.Bytes(), &m) == nil {
+				lines <- m
+			}
+		}
+		close(lines)
+	}()
+	waitFor(t, "http://"+admin+"/readyz", 200)
+
+	base := "http://" + listen
+	for range 2 {
+		if status, _ := get(t, base+"/v1/payment_links/plink_Fo48rl281ENAg9"); status != 200 {
+			t.Fatalf("GET through the binary: status %d", status)
+		}
+	}
+	if n := fake.Count("GET", "/v1/payment_links/plink_Fo48rl281ENAg9"); n != 1 {
+		t.Errorf("upstream saw %d requests for two GETs; want 1 (the second a hit)", n)
+	}
+	if status, body := get(t, "http://"+admin+"/metrics"); status != 200 || !strings.Contains(body, `rzpgate_requests_total{cache="hit",code="200",route="payment_link"} 1`) {
+		t.Errorf("/metrics: status %d, hit series missing:\n%.2000s", status, body)
+	}
+
+	fake.SetLatency(time.Second)
+	slow := make(chan int, 1)
+	go func() {
+		status, _ := get(t, base+"/v1/payments/pay_DG4ZdRK8ZnXC3k")
+		slow <- status
+	}()
+	time.Sleep(300 * time.Millisecond) // the slow request is in flight
+	cmd.Process.Signal(syscall.SIGTERM)
+	time.Sleep(100 * time.Millisecond)
+	if status, _ := get(t, "http://"+admin+"/readyz"); status != http.StatusServiceUnavailable {
+		t.Errorf("/readyz while draining: status %d; want 503", status)
+	}
+	if status := <-slow; status != 200 {
+		t.Errorf("in-flight request during shutdown: status %d; want 200", status)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("exit after SIGTERM: %v; want status 0", err)
+	}
+	if _, err := net.DialTimeout("tcp", listen, time.Second); err == nil {
+		t.Errorf("gateway still accepts connections after exit")
+	}
+
+	// Every log line is JSON; request lines carry the fields operators
+	// need and never a credential.
+	var requests int
+	for m := range lines {
+		if m["msg"] != "request" {
+			continue
+		}
+		requests++
+		for _, k := range []string{"request_id", "route", "status", "cache", "duration_ms"} {
+			if _, ok := m[k]; !ok {
+				t.Errorf("request log line lacks %s: %v", k, m)
+			}
+		}
+		for _, v := range m {
+			if s, ok := v.(string); ok && (strings.Contains(s, "secretA") || strings.Contains(s, "Basic ")) {
+				t.Errorf("log line carries credentials: %v", m)
+			}
+		}
+	}
+	if requests != 3 {
+		t.Errorf("request log lines = %d; want 3", requests)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func get(t *testing.T, url string) (int, string) {
+	req, _ := http.NewRequest("GET", url, nil)
+	req.SetBasicAuth("rzp_test_A", "secretA")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Errorf("GET %s: %v", url, err)
+		return 0, ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func waitFor(t *testing.T, url string, status int) {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == status {
+				return
+			}
+		} else if !errors.Is(err, syscall.ECONNREFUSED) {
+			t.Logf("waiting for %s: %v", url, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s did not answer %d within 10s", url, status)
+}
