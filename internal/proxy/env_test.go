@@ -62,6 +62,12 @@ func newEnv(t *testing.T, opts ...func(*proxy.Config)) *env {
 	return e
 }
 
+// withFake makes e count against fake, the upstream it was pointed at.
+func (e *env) withFake(fake *fakerazorpay.Server) *env {
+	e.fake = fake
+	return e
+}
+
 // response is what a test request got back.
 type response struct {
 	status int

@@ -93,14 +93,17 @@ func (s *Server) Addr() string { return s.addr }
 // URL returns the server's redis:// URL.
 func (s *Server) URL() string { return s.url }
 
-// Client returns a client of the server with go-redis's default options,
-// closed when the test ends.
+// Client returns a client of the server that honours context deadlines
+// (ContextTimeoutEnabled, as the gateway sets), closed when the test ends.
 func (s *Server) Client(tb testing.TB) *redis.Client {
 	tb.Helper()
 	opt, err := redis.ParseURL(s.url)
 	if err != nil {
 		tb.Fatalf("redistest: parsing %s: %v", s.url, err)
 	}
+	// Honour context deadlines, as the gateway's client does, so a paused
+	// server costs a caller its deadline rather than the read timeout.
+	opt.ContextTimeoutEnabled = true
 	c := redis.NewClient(opt)
 	tb.Cleanup(func() { _ = c.Close() })
 	return c
