@@ -9,6 +9,8 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rzpgate/rzpgate/internal/cache"
 	"github.com/rzpgate/rzpgate/internal/fakerazorpay"
 	"github.com/rzpgate/rzpgate/internal/proxy"
 )
@@ -29,6 +32,37 @@ func TestNoStaleReadAfterPatch(t *testing.T) {
 	// expire while readers are reading.
 	e := newEnv(t, func(c *proxy.Config) { c.TTL.QRCodes = 100 * time.Millisecond })
 	checkNoStaleReads(t, []string{e.gateway.URL}, e.fake, staleOpts{})
+}
+
+// TestNoStaleReadAcrossGateways runs the check round-robin over two
+// gateways that share one store, so a PATCH through one gateway must purge
+// what the other serves.
+func TestNoStaleReadAcrossGateways(t *testing.T) {
+	fake := fakerazorpay.New()
+	up := httptest.NewServer(fake)
+	t.Cleanup(up.Close)
+	u, _ := url.Parse(up.URL)
+	store, err := cache.NewMemory(cache.MemoryConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	gateways := make([]string, 2)
+	for i := range gateways {
+		h, err := proxy.New(proxy.Config{
+			Upstream:  u,
+			Store:     store,
+			TTL:       proxy.TTL{QRCodes: 100 * time.Millisecond},
+			KeySecret: []byte("test-secret-test-secret-test-secret!"),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		gw := httptest.NewServer(h)
+		t.Cleanup(gw.Close)
+		gateways[i] = gw.URL
+	}
+	checkNoStaleReads(t, gateways, fake, staleOpts{})
 }
 
 // staleOpts tunes checkNoStaleReads. Zero fields take the defaults noted.
@@ -224,6 +258,7 @@ func checkNoStaleReads(t *testing.T, gateways []string, fake *fakerazorpay.Serve
 		t.Errorf("the check did not finish within %v: %d of %d PATCHes returned", opts.Deadline, st.Patches, opts.Patches*opts.QRCodes)
 	}
 	report := func(what string, lines []string) {
+		t.Helper()
 		if len(lines) == 0 {
 			return
 		}
