@@ -102,34 +102,13 @@ func TestCheckConfig(t *testing.T) {
 // one is in flight, SIGTERM: the slow request completes, readiness fails,
 // and the process exits 0.
 func TestBinaryServesAndDrains(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "rzpgate")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildGateway(t)
 	fake := fakerazorpay.New()
 	up := httptest.NewServer(fake)
 	defer up.Close()
 
-	listen, admin := freeAddr(t), freeAddr(t)
-	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(), "RZPGATE_LISTEN="+listen, "RZPGATE_ADMIN_LISTEN="+admin,
-		"RZPGATE_UPSTREAM_URL="+up.URL, "RZPGATE_SHUTDOWN_TIMEOUT=10s")
-	stdout, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	lines := make(chan map[string]any, 100)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			var m map[string]any
-			if json.Unmarshal(sc.Bytes(), &m) == nil {
-				lines <- m
-			}
-		}
-		close(lines)
-	}()
+	g := startGateway(t, bin, "RZPGATE_UPSTREAM_URL="+up.URL, "RZPGATE_SHUTDOWN_TIMEOUT=10s")
+	cmd, listen, admin, lines := g.cmd, g.listen, g.admin, g.lines
 	waitFor(t, "http://"+admin+"/readyz", 200)
 
 	base := "http://" + listen
@@ -189,6 +168,48 @@ func TestBinaryServesAndDrains(t *testing.T) {
 	if requests != 3 {
 		t.Errorf("request log lines = %d; want 3", requests)
 	}
+}
+
+// buildGateway builds the gateway binary once per test.
+func buildGateway(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "rzpgate")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// gateway is a running gateway process and its JSON log lines.
+type gateway struct {
+	cmd           *exec.Cmd
+	listen, admin string
+	lines         chan map[string]any
+}
+
+// startGateway runs bin on free loopback ports with the extra environment
+// and kills it when the test ends.
+func startGateway(t *testing.T, bin string, environ ...string) *gateway {
+	t.Helper()
+	g := &gateway{listen: freeAddr(t), admin: freeAddr(t), lines: make(chan map[string]any, 1000)}
+	g.cmd = exec.Command(bin)
+	g.cmd.Env = append(append(os.Environ(), "RZPGATE_LISTEN="+g.listen, "RZPGATE_ADMIN_LISTEN="+g.admin), environ...)
+	stdout, _ := g.cmd.StdoutPipe()
+	if err := g.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.cmd.Process.Kill(); g.cmd.Wait() })
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			var m map[string]any
+			if json.Unmarshal(sc.Bytes(), &m) == nil {
+				g.lines <- m
+			}
+		}
+		close(g.lines)
+	}()
+	return g
 }
 
 func freeAddr(t *testing.T) string {

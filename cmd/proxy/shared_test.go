@@ -1,0 +1,116 @@
+package main
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rzpgate/rzpgate/internal/fakerazorpay"
+	"github.com/rzpgate/rzpgate/internal/redistest"
+)
+
+// TestBinarySharedMode runs two gateway processes on one Redis, configured
+// only by environment as a user would: a fill through one is a hit through
+// the other, a PATCH through either purges both. It starts them while
+// Redis is down: they are ready and serve from the upstream, log the
+// breaker's state changes once each, and cache again once Redis is up.
+func TestBinarySharedMode(t *testing.T) {
+	srv := redistest.Start(t)
+	if srv.Shared() {
+		t.Skip("RZPGATE_TEST_REDIS_URL is a shared server this test cannot stop")
+	}
+	srv.Stop()
+	bin := buildGateway(t)
+	fake := fakerazorpay.New()
+	up := httptest.NewServer(fake)
+	defer up.Close()
+	environ := []string{"RZPGATE_UPSTREAM_URL=" + up.URL, "RZPGATE_REDIS_URL=" + srv.URL(),
+		"RZPGATE_CACHE_KEY_SECRET=0123456789abcdef0123456789abcdef-test"}
+	a, b := startGateway(t, bin, environ...), startGateway(t, bin, environ...)
+	waitFor(t, "http://"+a.admin+"/readyz", 200)
+	waitFor(t, "http://"+b.admin+"/readyz", 200)
+
+	link := "/v1/payment_links/plink_Fo48rl281ENAg9"
+	for range 10 { // Redis is down: every request still succeeds
+		if status, _ := get(t, "http://"+a.listen+link); status != 200 {
+			t.Fatalf("GET with Redis down: status %d; want 200", status)
+		}
+	}
+	if status, _ := get(t, "http://"+a.admin+"/readyz"); status != 200 {
+		t.Errorf("/readyz with Redis down: %d; want 200 (the gateway still serves)", status)
+	}
+	if _, body := get(t, "http://"+a.admin+"/metrics"); !strings.Contains(body, "rzpgate_cache_breaker_state 2") {
+		t.Errorf("breaker state gauge does not show open with Redis down")
+	}
+
+	srv.Restart()
+	deadline := time.Now().Add(10 * time.Second)
+	hit := false
+	for !hit && time.Now().Before(deadline) {
+		// Refill through A until A stores again (its breaker probes Redis
+		// after breaker.open_timeout), then B must hit A's entry.
+		if strings.Contains(getWith(t, "http://"+a.listen+link, "Cache-Control", "no-cache").Header.Get("Cache-Status"), "stored") {
+			hit = strings.HasPrefix(getWith(t, "http://"+b.listen+link).Header.Get("Cache-Status"), "rzpgate; hit")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !hit {
+		t.Fatalf("no hit through B of an entry filled through A within 10s of Redis starting")
+	}
+
+	// A PATCH through B purges what A serves.
+	qrs := "/v1/payments/qr_codes?customer_id=cust_HKsR5se84c5LTO"
+	getWith(t, "http://"+a.listen+qrs)
+	if r := getWith(t, "http://"+a.listen+qrs); !strings.HasPrefix(r.Header.Get("Cache-Status"), "rzpgate; hit") {
+		t.Fatalf("second QR list GET through A: Cache-Status %q; want a hit", r.Header.Get("Cache-Status"))
+	}
+	req, _ := http.NewRequest("PATCH", "http://"+b.listen+"/v1/payments/qr_codes/qr_HMsgvioW64f0vh",
+		strings.NewReader(`{"notes":{"via":"b"}}`))
+	req.SetBasicAuth("rzp_test_A", "secretA")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("PATCH through B: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if r := getWith(t, "http://"+a.listen+qrs); !strings.Contains(r.Header.Get("Cache-Status"), "fwd=miss") {
+		t.Errorf("QR list through A after a PATCH through B: Cache-Status %q; want a miss", r.Header.Get("Cache-Status"))
+	}
+
+	// One log line per breaker state change, none per request.
+	a.cmd.Process.Kill()
+	a.cmd.Wait()
+	var changes []string
+	for m := range a.lines {
+		if m["msg"] == "redis cache breaker changed state" {
+			changes = append(changes, m["from"].(string)+"->"+m["to"].(string))
+		}
+		if m["level"] == "WARN" && m["msg"] == "cache store failed" {
+			t.Errorf("a per-request store failure was logged: %v", m)
+		}
+	}
+	if len(changes) < 2 || changes[0] != "closed->open" || changes[len(changes)-1] != "half-open->closed" {
+		t.Errorf("breaker state changes logged: %q; want closed->open first and half-open->closed last", changes)
+	}
+}
+
+// getWith sends a GET with A's credentials and header pairs, returning the
+// response with its body read and closed.
+func getWith(t *testing.T, url string, hdr ...string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	req.SetBasicAuth("rzp_test_A", "secretA")
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: status %d", url, resp.StatusCode)
+	}
+	return resp
+}
