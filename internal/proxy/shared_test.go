@@ -233,3 +233,27 @@ func TestSlowRedisCostsAtMostTheTimeout(t *testing.T) {
 	}
 	t.Logf("slowest request with Redis paused: %s (Redis timeout %s)", slowest, timeout)
 }
+
+// TestNoStaleReadAcrossRedisReplicas runs the core issue's GET/PATCH checker
+// across three replicas sharing Redis: without a near cache no read may
+// show notes older than a PATCH that had returned on any replica; with one,
+// none older than a PATCH that returned more than the near-cache TTL ago.
+func TestNoStaleReadAcrossRedisReplicas(t *testing.T) {
+	tests := []struct {
+		desc string
+		near time.Duration
+	}{
+		{"no near cache", 0},
+		{"near cache", 200 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			c := newCluster(t, clusterOpts{replicas: 3, near: tt.near})
+			urls := make([]string, len(c.replicas))
+			for i, r := range c.replicas {
+				urls[i] = r.gateway.URL
+			}
+			checkNoStaleReads(t, urls, c.fake, staleOpts{Window: tt.near})
+		})
+	}
+}

@@ -85,6 +85,10 @@ type staleOpts struct {
 	Pause time.Duration
 	// Deadline bounds the whole check; zero means 20 s.
 	Deadline time.Duration
+	// Window is the staleness a read may show: it must reflect every PATCH
+	// that returned at least Window before the read was sent. Zero, the
+	// guarantee without a near cache, means every PATCH that had returned.
+	Window time.Duration
 }
 
 // staleStats counts what checkNoStaleReads's readers got.
@@ -149,6 +153,22 @@ func checkNoStaleReads(t *testing.T, gateways []string, fake *fakerazorpay.Serve
 		id, customer string
 		committed    atomic.Int64 // the v of the last PATCH that returned 200
 		done         atomic.Bool  // the writer has finished
+		mu           sync.Mutex   // guards returned
+		returned     []time.Time  // returned[n-1]: when PATCH v=n returned
+	}
+	// required is the lowest v a read sent at sent may show: that of the
+	// last PATCH that returned at least opts.Window before it.
+	required := func(q *qrState, sent time.Time) int64 {
+		if opts.Window == 0 {
+			return q.committed.Load()
+		}
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		n := len(q.returned)
+		for n > 0 && q.returned[n-1].After(sent.Add(-opts.Window)) {
+			n--
+		}
+		return int64(n)
 	}
 	qrs := make([]*qrState, opts.QRCodes)
 	byCustomer := map[string][]*qrState{}
@@ -192,6 +212,9 @@ func checkNoStaleReads(t *testing.T, gateways []string, fake *fakerazorpay.Serve
 					fail("PATCH %s v=%d answered v=%d (%v)", q.id, n, v, err)
 					return
 				}
+				q.mu.Lock()
+				q.returned = append(q.returned, time.Now())
+				q.mu.Unlock()
 				q.committed.Store(int64(n))
 				mu.Lock()
 				st.Patches++
@@ -210,8 +233,9 @@ func checkNoStaleReads(t *testing.T, gateways []string, fake *fakerazorpay.Serve
 					finished := q.done.Load()
 					read := staleRead{encoding: encodings[(r+i)%2], noCache: (qi+r+i)%7 == 0}
 					committed := make([]int64, len(peers))
+					sent := time.Now()
 					for j, p := range peers {
-						committed[j] = p.committed.Load()
+						committed[j] = required(p, sent)
 					}
 					hdr := http.Header{"Accept-Encoding": {read.encoding}}
 					if read.noCache {
