@@ -201,6 +201,11 @@ func (h *Handler) serveCached(w http.ResponseWriter, r *http.Request, rt route, 
 	if len(auth) == 0 {
 		return h.bypass(w, r) // nothing to partition by; Razorpay will refuse it
 	}
+	if r.ContentLength != 0 {
+		// A GET with a body is unusual enough not to cache: the body is not
+		// in the key, and a coalesced fetch would send only one caller's.
+		return h.bypass(w, r)
+	}
 	dir := parseRequestDirectives(r.Header)
 	if dir.noStore {
 		return h.bypass(w, r)

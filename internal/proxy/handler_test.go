@@ -166,6 +166,19 @@ func TestClientCacheControl(t *testing.T) {
 	}
 }
 
+func TestGetWithBodyBypasses(t *testing.T) {
+	e := newEnv(t)
+	for range 2 {
+		got := e.do(t, "GET", payA, credsA, `{"x":1}`)
+		if got.status != 200 || got.cacheStatus() != "rzpgate; fwd=bypass" {
+			t.Errorf("GET with a body: %d %q; want 200 and a bypass", got.status, got.cacheStatus())
+		}
+	}
+	if n := e.upstream("GET", payA); n != 2 {
+		t.Errorf("upstream saw %d GETs with bodies; want 2 (never cached)", n)
+	}
+}
+
 func TestUncacheableResponses(t *testing.T) {
 	tests := []struct {
 		desc  string
