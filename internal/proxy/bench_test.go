@@ -31,7 +31,8 @@ type benchSetup struct {
 
 // hitSetups go from the bare handler to the production configuration at
 // the default info level; json-warn is production at -log-level warn, where
-// the access log line is built but not written.
+// the access log's attributes are built but no line is. The metrics are
+// observed whether or not they are registered.
 var hitSetups = []benchSetup{
 	{desc: "nolog", logger: nil, metrics: false},
 	{desc: "nolog+metrics", logger: nil, metrics: true},
@@ -193,6 +194,14 @@ func benchClient(b *testing.B) *http.Client {
 	return &http.Client{Transport: tr}
 }
 
+// gzipClient is benchClient asking for gzip and decompressing transparently,
+// as the gateway's own transport to the upstream does.
+func gzipClient(b *testing.B) *http.Client {
+	tr := &http.Transport{MaxIdleConnsPerHost: 64}
+	b.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr}
+}
+
 // getOnce sends one GET with credsA and extra headers (name, value pairs),
 // reads the whole body and returns the response's Cache-Status. It is safe
 // for concurrent use; its errors are for the caller to report, since only
@@ -305,68 +314,159 @@ func runHTTP(b *testing.B, target string, hit bool) {
 const resetEvery = 4096
 
 // BenchmarkMissOverhead measures what the gateway adds to a request it must
-// forward: direct is a GET to the fake, gateway is the same GET through the
-// gateway with Cache-Control: no-cache, so every request is fetched (and
-// stored again), in the production setup (JSON access log at info, metrics).
-// Both use keep-alive loopback clients that ask for no compression.
-// interleaved alternates the two within one loop and reports the
-// difference as overhead-ns/req, which suffers less from a noisy machine
-// than subtracting two separate runs.
+// forward, in the production setup (JSON access log at info, metrics), over
+// keep-alive loopback clients:
+//
+//   - direct: a GET to the upstream asking for no compression;
+//   - direct-gzip: the same asking for gzip, which the client transport
+//     decompresses. The gateway's fills always ask the upstream for gzip
+//     (its transport negotiates it and decompresses), so this is the direct
+//     request that does the same work upstream of the gateway;
+//   - gateway: the GET through the gateway with Cache-Control: no-cache, so
+//     every request is fetched and stored again, the client asking for no
+//     compression;
+//   - interleaved: the three in turn within one loop, reporting each one's
+//     mean latency and the gateway's overhead over both direct requests.
+//
+// The upstream is the fake, or replay: a server answering with the fake's
+// response bytes recorded once, identity or gzip, which shows the gateway's
+// own cost without the fake's (the fake compresses every response anew, and
+// its garbage makes the GC charge the next request, whichever it is).
 func BenchmarkMissOverhead(b *testing.B) {
-	h, fake, up := newBenchHandler(b, hitSetups[4])
+	b.Run("upstream=fake", func(b *testing.B) {
+		h, fake, up := newBenchHandler(b, hitSetups[4])
+		missOverhead(b, h, up.URL, fake.ResetCounts)
+	})
+	b.Run("upstream=replay", func(b *testing.B) {
+		_, _, fake := newBenchHandler(b, hitSetups[0])
+		replay := httptest.NewServer(newReplay(b, fake.URL+benchTarget))
+		b.Cleanup(replay.Close)
+		u, err := url.Parse(replay.URL)
+		if err != nil {
+			b.Fatal(err)
+		}
+		h, err := proxy.New(proxy.Config{
+			Upstream:   u,
+			KeySecret:  []byte("bench-secret-bench-secret-bench-secret"),
+			Logger:     jsonLogger(slog.LevelInfo)(),
+			Registerer: prometheus.NewRegistry(),
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		missOverhead(b, h, replay.URL, func() {})
+	})
+}
+
+// missOverhead runs BenchmarkMissOverhead's sub-benchmarks against the
+// upstream at base; reset is called every resetEvery requests.
+func missOverhead(b *testing.B, h http.Handler, base string, reset func()) {
 	gw := httptest.NewServer(h)
 	b.Cleanup(gw.Close)
-	direct, through := up.URL+benchTarget, gw.URL+benchTarget
+	direct, through := base+benchTarget, gw.URL+benchTarget
 	noCache := []string{"Cache-Control", "no-cache"}
 
-	b.Run("direct", func(b *testing.B) {
-		c := benchClient(b)
-		mustGet(b, c, direct)
+	loop := func(b *testing.B, c *http.Client, target string, hdr ...string) string {
+		mustGet(b, c, target, hdr...)
 		b.ReportAllocs()
-		i := 0
-		for b.Loop() {
-			mustGet(b, c, direct)
-			if i++; i%resetEvery == 0 {
-				fake.ResetCounts()
-			}
-		}
-	})
-	b.Run("gateway", func(b *testing.B) {
-		c := benchClient(b)
-		mustGet(b, c, through, noCache...)
-		b.ReportAllocs()
-		i := 0
 		var cs string
+		i := 0
 		for b.Loop() {
-			cs = mustGet(b, c, through, noCache...)
+			cs = mustGet(b, c, target, hdr...)
 			if i++; i%resetEvery == 0 {
-				fake.ResetCounts()
+				reset()
 			}
 		}
-		if !strings.HasPrefix(cs, "rzpgate; fwd=request") {
+		return cs
+	}
+	b.Run("direct", func(b *testing.B) { loop(b, benchClient(b), direct) })
+	b.Run("direct-gzip", func(b *testing.B) { loop(b, gzipClient(b), direct) })
+	b.Run("gateway", func(b *testing.B) {
+		if cs := loop(b, benchClient(b), through, noCache...); !strings.HasPrefix(cs, "rzpgate; fwd=request") {
 			b.Errorf("Cache-Status = %q; want a forwarded request", cs)
 		}
 	})
 	b.Run("interleaved", func(b *testing.B) {
-		cd, cg := benchClient(b), benchClient(b)
+		cd, cz, cg := benchClient(b), gzipClient(b), benchClient(b)
 		mustGet(b, cd, direct)
+		mustGet(b, cz, direct)
 		mustGet(b, cg, through, noCache...)
 		b.ReportAllocs()
-		var dDirect, dGateway time.Duration
+		var dDirect, dGzip, dGateway time.Duration
 		n := 0
 		for b.Loop() {
 			t0 := time.Now()
 			mustGet(b, cd, direct)
 			t1 := time.Now()
+			mustGet(b, cz, direct)
+			t2 := time.Now()
 			mustGet(b, cg, through, noCache...)
-			dGateway += time.Since(t1)
+			dGateway += time.Since(t2)
+			dGzip += t2.Sub(t1)
 			dDirect += t1.Sub(t0)
 			if n++; n%resetEvery == 0 {
-				fake.ResetCounts()
+				reset()
 			}
 		}
-		b.ReportMetric(float64(dDirect.Nanoseconds())/float64(n), "direct-ns/req")
-		b.ReportMetric(float64(dGateway.Nanoseconds())/float64(n), "gateway-ns/req")
-		b.ReportMetric(float64((dGateway-dDirect).Nanoseconds())/float64(n), "overhead-ns/req")
+		per := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / float64(n) }
+		b.ReportMetric(per(dDirect), "direct-ns/req")
+		b.ReportMetric(per(dGzip), "direct-gzip-ns/req")
+		b.ReportMetric(per(dGateway), "gateway-ns/req")
+		b.ReportMetric(per(dGateway-dGzip), "overhead-vs-gzip-ns/req")
+		b.ReportMetric(per(dGateway-dDirect), "overhead-vs-identity-ns/req")
 	})
+}
+
+// replay is an upstream that answers every request with one response
+// recorded from another server, gzip-encoded when the request accepts gzip.
+type replay struct {
+	plain, gzipped recorded
+}
+
+type recorded struct {
+	header http.Header
+	body   []byte
+}
+
+// newReplay records the responses of a GET of target with credsA, identity
+// and gzip.
+func newReplay(b *testing.B, target string) *replay {
+	b.Helper()
+	get := func(enc string) recorded {
+		req, err := http.NewRequest(http.MethodGet, target, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		id, secret, _ := strings.Cut(credsA, ":")
+		req.SetBasicAuth(id, secret)
+		req.Header.Set("Accept-Encoding", enc)
+		resp, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Encoding") != strings.TrimPrefix(enc, "identity") {
+			b.Fatalf("recording %s: %d with Content-Encoding %q", enc, resp.StatusCode, resp.Header.Get("Content-Encoding"))
+		}
+		h := resp.Header.Clone()
+		h.Del("Date")
+		return recorded{h, body}
+	}
+	return &replay{plain: get("identity"), gzipped: get("gzip")}
+}
+
+func (rp *replay) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rec := rp.plain
+	if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+		rec = rp.gzipped
+	}
+	h := w.Header()
+	for k, v := range rec.header {
+		h[k] = v
+	}
+	w.Write(rec.body)
 }
