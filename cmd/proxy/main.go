@@ -49,7 +49,9 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 
 	var level slog.Level
 	level.UnmarshalText([]byte(cfg.Log.Level)) // validated
-	logger := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: level}))
+	logs := newLogWriter(stdout)
+	defer logs.Close()
+	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: level}))
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

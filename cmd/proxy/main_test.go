@@ -154,7 +154,7 @@ func TestBinaryServesAndDrains(t *testing.T) {
 			continue
 		}
 		requests++
-		for _, k := range []string{"request_id", "route", "status", "cache", "duration_ms"} {
+		for _, k := range []string{"request_id", "route", "status", "cache", "duration_us"} {
 			if _, ok := m[k]; !ok {
 				t.Errorf("request log line lacks %s: %v", k, m)
 			}

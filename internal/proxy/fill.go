@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/rzpgate/rzpgate/internal/cache"
 )
@@ -28,7 +29,7 @@ type fillResult struct {
 
 // fill answers a miss from an upstream fetch that concurrent misses of the
 // same key share (request coalescing), and stores its response.
-func (h *Handler) fill(w http.ResponseWriter, r *http.Request, rt route, entity, key string, refresh bool) (int, string) {
+func (h *Handler) fill(w http.ResponseWriter, r *http.Request, rt route, entity, key string, refresh bool) (int, outcome) {
 	fence, err := h.store.Fence(r.Context())
 	canStore := err == nil
 	if err != nil {
@@ -53,7 +54,7 @@ func (h *Handler) fill(w http.ResponseWriter, r *http.Request, rt route, entity,
 		return statusClientClosed, outcomeMiss
 	}
 	if res.hit != nil {
-		if status, ok := h.writeHit(w, r, res.hit); ok {
+		if status, ok := h.writeHit(w, r, res.hit, h.clock()); ok {
 			return status, outcomeHit
 		}
 		return h.bypass(w, r)
@@ -173,7 +174,19 @@ func readFill(resp *http.Response) error {
 		return nil
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, int64(c.limit)+1))
+	var r io.Reader = resp.Body
+	if ce := resp.Header.Get("Content-Encoding"); strings.EqualFold(ce, "gzip") {
+		// Asked for identity, the upstream compressed anyway: decode it,
+		// so what is stored and shared suits every client.
+		zr, err := gzip.NewReader(resp.Body)
+		if err != nil {
+			return fmt.Errorf("reading upstream gzip body: %w", err)
+		}
+		r = zr
+		resp.Header.Del("Content-Encoding")
+		resp.Header.Del("Content-Length")
+	}
+	body, err := io.ReadAll(io.LimitReader(r, int64(c.limit)+1))
 	if err != nil {
 		return fmt.Errorf("reading upstream body: %w", err)
 	}

@@ -158,7 +158,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusRequestEntityTooLarge
 		writeError(w, status, codeBadRequest, "The request body is larger than "+strconv.FormatInt(h.maxBody, 10)+" bytes.")
 	case rt.cacheable():
-		status, outcome = h.serveCached(w, r, rt, entity)
+		status, outcome = h.serveCached(w, r, rt, entity, start)
 	default:
 		if r.Body != nil && r.Body != http.NoBody {
 			r.Body = http.MaxBytesReader(w, r.Body, h.maxBody)
@@ -178,14 +178,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		slog.String("route", rt.String()),
 		slog.String("path", r.URL.Path),
 		slog.Int("status", status),
-		slog.String("cache", outcome),
-		slog.Float64("duration_ms", float64(d.Microseconds())/1000),
+		slog.String("cache", outcome.String()),
+		slog.Int64("duration_us", d.Microseconds()),
 	)
 }
 
 // serveCached answers a GET of a cacheable route: from the cache when a
 // fresh entry exists, else from one coalesced upstream fetch that fills it.
-func (h *Handler) serveCached(w http.ResponseWriter, r *http.Request, rt route, entity string) (int, string) {
+func (h *Handler) serveCached(w http.ResponseWriter, r *http.Request, rt route, entity string, now time.Time) (int, outcome) {
 	params, err := parseQuery(r.URL.RawQuery)
 	if err != nil {
 		return h.bypass(w, r)
@@ -215,7 +215,7 @@ func (h *Handler) serveCached(w http.ResponseWriter, r *http.Request, rt route, 
 	if !dir.noCache {
 		e, err := h.store.Get(r.Context(), key)
 		if err == nil {
-			if status, ok := h.writeHit(w, r, e); ok {
+			if status, ok := h.writeHit(w, r, e, now); ok {
 				return status, outcomeHit
 			}
 		} else if !errors.Is(err, cache.ErrMiss) {
@@ -228,7 +228,7 @@ func (h *Handler) serveCached(w http.ResponseWriter, r *http.Request, rt route, 
 // writeHit writes a stored entry: its bytes as stored when the client
 // accepts their encoding, else decompressed. It reports false, writing
 // nothing, if a stored body cannot be decoded.
-func (h *Handler) writeHit(w http.ResponseWriter, r *http.Request, e *cache.Entry) (int, bool) {
+func (h *Handler) writeHit(w http.ResponseWriter, r *http.Request, e *cache.Entry, now time.Time) (int, bool) {
 	body := e.Body
 	hdr := w.Header()
 	for k, v := range e.Header {
@@ -247,9 +247,8 @@ func (h *Handler) writeHit(w http.ResponseWriter, r *http.Request, e *cache.Entr
 		delete(hdr, "Content-Encoding")
 		hdr["Content-Length"] = []string{strconv.Itoa(len(body))}
 	}
-	now := h.clock()
 	hdr["Cache-Status"] = hitStatus(int64(e.Expires().Sub(now) / time.Second))
-	hdr["Age"] = []string{strconv.FormatInt(int64(max(now.Sub(e.StoredAt), 0)/time.Second), 10)}
+	hdr["Age"] = ageValue(int64(max(now.Sub(e.StoredAt), 0) / time.Second))
 	w.WriteHeader(e.Status)
 	w.Write(body)
 	return e.Status, true
@@ -257,7 +256,7 @@ func (h *Handler) writeHit(w http.ResponseWriter, r *http.Request, e *cache.Entr
 
 // bypass passes a request of a cacheable route through without touching
 // the cache.
-func (h *Handler) bypass(w http.ResponseWriter, r *http.Request) (int, string) {
+func (h *Handler) bypass(w http.ResponseWriter, r *http.Request) (int, outcome) {
 	w.Header()["Cache-Status"] = statusBypass
 	return h.passthrough(w, r), outcomeBypass
 }

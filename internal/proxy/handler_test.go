@@ -1,12 +1,15 @@
 package proxy_test
 
 import (
+	"compress/gzip"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -414,7 +417,7 @@ func TestLogsCarryNoCredentials(t *testing.T) {
 	if err := json.Unmarshal([]byte(first), &line); err != nil {
 		t.Fatalf("log line %q is not JSON: %v", first, err)
 	}
-	for _, k := range []string{"request_id", "route", "status", "cache", "duration_ms"} {
+	for _, k := range []string{"request_id", "route", "status", "cache", "duration_us"} {
 		if _, ok := line[k]; !ok {
 			t.Errorf("log line lacks %q: %s", k, first)
 		}
@@ -466,5 +469,35 @@ func TestTooLargeToCache(t *testing.T) {
 	second := e.get(t, qrListA, credsA)
 	if hitStatus.MatchString(second.cacheStatus()) || second.body != first.body {
 		t.Errorf("oversized response was cached or changed: %q", second.cacheStatus())
+	}
+}
+
+// TestUpstreamCompressesAnyway: an upstream that gzips although the fill
+// asked for identity still fills an entry every client can read.
+func TestUpstreamCompressesAnyway(t *testing.T) {
+	const body = `{"id":"pay_DG4ZdRK8ZnXC3k","entity":"payment","customer_id":"cust_K6fNE0WJZWGqtN"}`
+	var seen atomic.Value
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen.Store(r.Header.Get("Accept-Encoding"))
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Encoding", "gzip")
+		zw := gzip.NewWriter(w)
+		zw.Write([]byte(body))
+		zw.Close()
+	}))
+	defer up.Close()
+	u, _ := url.Parse(up.URL)
+	e := newEnv(t, func(c *proxy.Config) { c.Upstream = u })
+	for i, enc := range []string{"identity", "identity", "gzip"} {
+		got := e.get(t, payA, credsA, "Accept-Encoding", enc)
+		if got.status != 200 || got.body != body {
+			t.Errorf("request %d (%s): %d %q; want 200 %q", i, enc, got.status, got.body, body)
+		}
+		if i > 0 && !hitStatus.MatchString(got.cacheStatus()) {
+			t.Errorf("request %d: Cache-Status %q; want a hit", i, got.cacheStatus())
+		}
+	}
+	if ae := seen.Load(); ae != "identity" {
+		t.Errorf("fill sent Accept-Encoding %q; want identity", ae)
 	}
 }

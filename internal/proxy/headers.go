@@ -14,10 +14,39 @@ var (
 	statusBypass = []string{cacheStatusName + "; fwd=bypass"}
 )
 
+// cachedSeconds is how many ttl and Age values are built once, so that a hit
+// formats no header value: TTLs are seconds to minutes.
+const cachedSeconds = 3600
+
+var (
+	hitStatusValues [cachedSeconds][]string
+	ageValues       [cachedSeconds][]string
+)
+
+func init() {
+	for i := range cachedSeconds {
+		hitStatusValues[i] = []string{cacheStatusName + "; hit; ttl=" + strconv.Itoa(i)}
+		ageValues[i] = []string{strconv.Itoa(i)}
+	}
+}
+
 // hitStatus returns the Cache-Status of a hit with ttl seconds of remaining
-// freshness (RFC 9211 sections 2.1 and 2.4).
+// freshness (RFC 9211 sections 2.1 and 2.4). The slice is shared: callers
+// must not modify it.
 func hitStatus(ttl int64) []string {
+	if 0 <= ttl && ttl < cachedSeconds {
+		return hitStatusValues[ttl]
+	}
 	return []string{cacheStatusName + "; hit; ttl=" + strconv.FormatInt(ttl, 10)}
+}
+
+// ageValue returns the Age header value for age seconds (RFC 9111 section
+// 5.1), shared like hitStatus's.
+func ageValue(age int64) []string {
+	if 0 <= age && age < cachedSeconds {
+		return ageValues[age]
+	}
+	return []string{strconv.FormatInt(age, 10)}
 }
 
 // fwdStatus returns the Cache-Status of a forwarded response: fwd says why

@@ -26,12 +26,19 @@ var errBadQuery = errors.New("malformed query string")
 // credentials (or the right key id and a wrong secret) lands in another
 // partition, and raw credentials never appear in a key (issue #2).
 type keyer struct {
-	pool sync.Pool // of hash.Hash: HMAC-SHA256 keyed with the secret
+	pool sync.Pool // of *hasher
+}
+
+// hasher is an HMAC-SHA256 keyed with the secret and a scratch buffer for
+// its input, reused across requests.
+type hasher struct {
+	mac hash.Hash
+	buf []byte
 }
 
 func newKeyer(secret []byte) *keyer {
 	k := &keyer{}
-	k.pool.New = func() any { return hmac.New(sha256.New, secret) }
+	k.pool.New = func() any { return &hasher{mac: hmac.New(sha256.New, secret), buf: make([]byte, 0, 256)} }
 	return k
 }
 
@@ -42,14 +49,13 @@ const partitionLen = 32
 // for the QR list) and canonical query q.
 func (k *keyer) key(rt route, auth, account, id, q string) string {
 	var sum [sha256.Size]byte
-	h := k.pool.Get().(hash.Hash)
-	h.Reset()
-	// Each field is length-prefixed by a separator that cannot occur in a
-	// header value, so ("a","b\x00c") and ("a\x00b","c") hash apart.
-	h.Write([]byte(auth))
-	h.Write([]byte{0})
-	h.Write([]byte(account))
-	h.Sum(sum[:0])
+	h := k.pool.Get().(*hasher)
+	// The fields are separated by a byte that cannot occur in a header
+	// value, so ("a","b\x00c") and ("a\x00b","c") cannot hash alike.
+	h.buf = append(append(append(h.buf[:0], auth...), 0), account...)
+	h.mac.Reset()
+	h.mac.Write(h.buf)
+	h.mac.Sum(sum[:0])
 	k.pool.Put(h)
 
 	name := rt.String()
@@ -100,7 +106,8 @@ func parseQuery(raw string) ([]param, error) {
 // order of a repeated name's values (for PHP the last one wins, and for
 // arrays such as expand[] order may matter), each name and value escaped the
 // same way whatever the client sent: expand[]=upi and expand%5B%5D=upi give
-// one key, while any difference Razorpay could see gives another.
+// one key (expand[]=upi), while any difference Razorpay could see gives
+// another.
 func canonicalQuery(ps []param) string {
 	if len(ps) == 0 {
 		return ""
@@ -111,11 +118,50 @@ func canonicalQuery(ps []param) string {
 		if i > 0 {
 			b.WriteByte('&')
 		}
-		b.WriteString(url.QueryEscape(p.name))
+		b.WriteString(escape(p.name))
 		b.WriteByte('=')
-		b.WriteString(url.QueryEscape(p.value))
+		b.WriteString(escape(p.value))
 	}
 	return b.String()
+}
+
+// escape percent-encodes the bytes of a decoded query name or value that
+// would change its meaning in a query (&, =, +, %, #, ;, space, controls,
+// non-ASCII), leaving the rest, brackets included, as they are: the
+// canonical form only needs to decode back to the same parameters, and the
+// common case (expand[]=upi) then costs no allocation.
+func escape(s string) string {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if !querySafe(s[i]) {
+			n++
+		}
+	}
+	if n == 0 {
+		return s
+	}
+	const hex = "0123456789ABCDEF"
+	b := make([]byte, 0, len(s)+2*n)
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; querySafe(c) {
+			b = append(b, c)
+		} else {
+			b = append(b, '%', hex[c>>4], hex[c&15])
+		}
+	}
+	return string(b)
+}
+
+// querySafe reports whether c stands for itself in a query component.
+func querySafe(c byte) bool {
+	if isAlnum(c) {
+		return true
+	}
+	switch c {
+	case '-', '.', '_', '~', '[', ']', '!', '$', '\'', '(', ')', '*', ',', ':', '@', '/', '?':
+		return true
+	}
+	return false
 }
 
 // lookup returns the only value of name, or false if it is absent or

@@ -55,19 +55,19 @@ func TestParseQueryRejectsBadEscapes(t *testing.T) {
 
 func TestKeyPartitionsByCredentials(t *testing.T) {
 	k := newKeyer([]byte("test-secret-test-secret-test-secret"))
-	base := k.key(routePayment, "Basic YTpi", "", "pay_DG4ZdRK8ZnXC3k", "expand%5B%5D=upi")
+	base := k.key(routePayment, "Basic YTpi", "", "pay_DG4ZdRK8ZnXC3k", "expand[]=upi")
 	tests := []struct {
 		desc string
 		key  string
 	}{
-		{"other credentials", k.key(routePayment, "Basic YTpj", "", "pay_DG4ZdRK8ZnXC3k", "expand%5B%5D=upi")},
-		{"same key id, wrong secret", k.key(routePayment, "Basic YTpiYg==", "", "pay_DG4ZdRK8ZnXC3k", "expand%5B%5D=upi")},
-		{"account header", k.key(routePayment, "Basic YTpi", "acc_1", "pay_DG4ZdRK8ZnXC3k", "expand%5B%5D=upi")},
-		{"field boundary moved", k.key(routePayment, "Basic YTpi\x00acc_1", "", "pay_DG4ZdRK8ZnXC3k", "expand%5B%5D=upi")},
-		{"other route", k.key(routePaymentLink, "Basic YTpi", "", "pay_DG4ZdRK8ZnXC3k", "expand%5B%5D=upi")},
-		{"other id", k.key(routePayment, "Basic YTpi", "", "pay_DG4ZdRK8ZnXC3l", "expand%5B%5D=upi")},
+		{"other credentials", k.key(routePayment, "Basic YTpj", "", "pay_DG4ZdRK8ZnXC3k", "expand[]=upi")},
+		{"same key id, wrong secret", k.key(routePayment, "Basic YTpiYg==", "", "pay_DG4ZdRK8ZnXC3k", "expand[]=upi")},
+		{"account header", k.key(routePayment, "Basic YTpi", "acc_1", "pay_DG4ZdRK8ZnXC3k", "expand[]=upi")},
+		{"field boundary moved", k.key(routePayment, "Basic YTpi\x00acc_1", "", "pay_DG4ZdRK8ZnXC3k", "expand[]=upi")},
+		{"other route", k.key(routePaymentLink, "Basic YTpi", "", "pay_DG4ZdRK8ZnXC3k", "expand[]=upi")},
+		{"other id", k.key(routePayment, "Basic YTpi", "", "pay_DG4ZdRK8ZnXC3l", "expand[]=upi")},
 		{"other query", k.key(routePayment, "Basic YTpi", "", "pay_DG4ZdRK8ZnXC3k", "")},
-		{"other secret", newKeyer([]byte("another-secret")).key(routePayment, "Basic YTpi", "", "pay_DG4ZdRK8ZnXC3k", "expand%5B%5D=upi")},
+		{"other secret", newKeyer([]byte("another-secret")).key(routePayment, "Basic YTpi", "", "pay_DG4ZdRK8ZnXC3k", "expand[]=upi")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
@@ -76,7 +76,7 @@ func TestKeyPartitionsByCredentials(t *testing.T) {
 			}
 		})
 	}
-	if again := k.key(routePayment, "Basic YTpi", "", "pay_DG4ZdRK8ZnXC3k", "expand%5B%5D=upi"); again != base {
+	if again := k.key(routePayment, "Basic YTpi", "", "pay_DG4ZdRK8ZnXC3k", "expand[]=upi"); again != base {
 		t.Errorf("same request gave key %q, then %q", base, again)
 	}
 	if strings.Contains(base, "YTpi") {

@@ -1,21 +1,37 @@
 package proxy
 
 import (
+	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Cache outcomes: the closed label set of the "cache" label.
+// outcome is what the cache did for a request. Its names are the closed
+// label set of the "cache" label.
+type outcome uint8
+
 const (
-	outcomeNone      = "none"      // not a cacheable route
-	outcomeHit       = "hit"       // answered from the cache
-	outcomeMiss      = "miss"      // fetched from the upstream
-	outcomeCollapsed = "collapsed" // answered by another request's fetch
-	outcomeRefresh   = "refresh"   // the client's no-cache: fetched and refreshed
-	outcomeBypass    = "bypass"    // no-store, no credentials or unkeyable query
+	outcomeNone      outcome = iota // not a cacheable route
+	outcomeHit                      // answered from the cache
+	outcomeMiss                     // fetched from the upstream
+	outcomeCollapsed                // answered by another request's fetch
+	outcomeRefresh                  // the client's no-cache: fetched and refreshed
+	outcomeBypass                   // no-store, no credentials or unkeyable query
+	outcomeCount
 )
+
+var outcomeNames = [outcomeCount]string{"none", "hit", "miss", "collapsed", "refresh", "bypass"}
+
+func (o outcome) String() string { return outcomeNames[o] }
+
+// series is one request counter and duration histogram, resolved once.
+type series struct {
+	count    prometheus.Counter
+	duration prometheus.Observer
+}
 
 // metrics are the gateway's Prometheus series. Labels come from closed sets
 // (route names, outcomes, status codes), never from paths, ids or keys.
@@ -25,6 +41,11 @@ type metrics struct {
 	fills    *prometheus.CounterVec
 	purges   *prometheus.CounterVec
 	storeErr *prometheus.CounterVec
+
+	// ok caches the series of status 200 for each route and outcome,
+	// resolved on first use (so /metrics shows only series that happened)
+	// so that the hot path does no label lookup.
+	ok [routeCount][outcomeCount]atomic.Pointer[series]
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -57,8 +78,21 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return m
 }
 
-func (m *metrics) observe(rt route, outcome string, status int, d time.Duration) {
-	code := strconv.Itoa(status)
-	m.requests.WithLabelValues(rt.String(), outcome, code).Inc()
-	m.duration.WithLabelValues(rt.String(), outcome, code).Observe(d.Seconds())
+func (m *metrics) series(rt route, o outcome, status int) series {
+	labels := []string{rt.String(), o.String(), strconv.Itoa(status)}
+	return series{m.requests.WithLabelValues(labels...), m.duration.WithLabelValues(labels...)}
+}
+
+func (m *metrics) observe(rt route, o outcome, status int, d time.Duration) {
+	var s series
+	if status != http.StatusOK {
+		s = m.series(rt, o, status)
+	} else if p := m.ok[rt][o].Load(); p != nil {
+		s = *p
+	} else {
+		s = m.series(rt, o, status)
+		m.ok[rt][o].Store(&s)
+	}
+	s.count.Inc()
+	s.duration.Observe(d.Seconds())
 }
