@@ -1,6 +1,9 @@
 package proxy_test
 
 import (
+	"bytes"
+	"context"
+	"fmt"
 	"net/http/httptest"
 	"net/url"
 	"strings"
@@ -255,5 +258,44 @@ func TestNoStaleReadAcrossRedisReplicas(t *testing.T) {
 			}
 			checkNoStaleReads(t, urls, c.fake, staleOpts{Window: tt.near})
 		})
+	}
+}
+
+// TestSharedEntriesStoredCompressed fills a list body large enough to be
+// stored gzip-compressed in Redis: a gzip client of another replica gets the
+// stored bytes as they are, an identity client the same JSON decompressed.
+func TestSharedEntriesStoredCompressed(t *testing.T) {
+	c := newCluster(t, clusterOpts{replicas: 2})
+	for i := range 20 {
+		c.fake.AddQRCode("rzp_test_A", fmt.Sprintf("qr_Big%011d", i), "cust_Big0000000001")
+	}
+	target := "/v1/payments/qr_codes?customer_id=cust_Big0000000001"
+	first := c.replicas[0].get(t, target, credsA)
+	if len(first.body) < 4096 || !strings.Contains(first.cacheStatus(), "stored") {
+		t.Fatalf("fill: %d bytes, Cache-Status %q; want a stored body over 4 KiB", len(first.body), first.cacheStatus())
+	}
+
+	// The value in Redis is smaller than the body: it is compressed.
+	rc := c.redis.Client(t)
+	keys, err := rc.Keys(context.Background(), "{rzpgate:}e:*").Result()
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("entry keys in Redis: %q, %v; want 1", keys, err)
+	}
+	stored, _ := rc.Get(context.Background(), keys[0]).Bytes()
+	if len(stored) >= len(first.body)/2 {
+		t.Errorf("stored value is %d bytes for a %d-byte body; want it compressed", len(stored), len(first.body))
+	}
+	if bytes.Contains(stored, []byte("secretA")) || bytes.Contains(stored, []byte("cnpwX3Rlc3RfQTpzZWNyZXRB")) {
+		t.Errorf("stored value contains credentials")
+	}
+
+	for _, enc := range []string{"gzip", "identity"} {
+		got := c.replicas[1].get(t, target, credsA, "Accept-Encoding", enc)
+		if !hitStatus.MatchString(got.cacheStatus()) || got.body != first.body {
+			t.Errorf("%s client on replica 1: Cache-Status %q, same body %t; want a hit with the fill's JSON", enc, got.cacheStatus(), got.body == first.body)
+		}
+		if ce := got.header.Get("Content-Encoding"); (ce == "gzip") != (enc == "gzip") {
+			t.Errorf("%s client got Content-Encoding %q", enc, ce)
+		}
 	}
 }
