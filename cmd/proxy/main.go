@@ -123,7 +123,7 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 	// Drain: readiness fails first so load balancers stop routing here, the
 	// listener closes, and in-flight requests get up to ShutdownTimeout.
 	ready.Store(false)
-	logger.Info("shutting down", slog.Duration("timeout", cfg.ShutdownTimeout.D()))
+	logger.Info("shutting down", slog.String("timeout", cfg.ShutdownTimeout.D().String()))
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout.D())
 	defer cancel()
 	if err := gateway.Shutdown(sctx); err != nil {
