@@ -121,6 +121,25 @@ func (e *env) do(t testing.TB, method, target, creds, body string, hdr ...string
 	return response{resp.StatusCode, resp.Header, string(raw)}
 }
 
+// doHeaders sends a GET whose header may repeat names.
+func (e *env) doHeaders(t testing.TB, target, creds string, hdr http.Header) response {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, e.gateway.URL+target, nil)
+	id, secret, _ := strings.Cut(creds, ":")
+	req.SetBasicAuth(id, secret)
+	req.Header.Set("Accept-Encoding", "identity")
+	for k, vs := range hdr {
+		req.Header[k] = vs
+	}
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", target, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return response{resp.StatusCode, resp.Header, string(raw)}
+}
+
 func (e *env) get(t testing.TB, target, creds string, hdr ...string) response {
 	t.Helper()
 	return e.do(t, http.MethodGet, target, creds, "", hdr...)

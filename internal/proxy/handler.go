@@ -210,7 +210,9 @@ func (h *Handler) serveCached(w http.ResponseWriter, r *http.Request, rt route, 
 	if dir.noStore {
 		return h.bypass(w, r)
 	}
-	key := h.keys.key(rt, strings.Join(auth, "\n"), r.Header.Get("X-Razorpay-Account"), entity, canonicalQuery(params))
+	// Every value of both headers is forwarded, so every value is keyed: a
+	// repeated header must not share an entry with its first value alone.
+	key := h.keys.key(rt, strings.Join(auth, "\n"), strings.Join(r.Header["X-Razorpay-Account"], "\n"), entity, canonicalQuery(params))
 
 	if !dir.noCache {
 		e, err := h.store.Get(r.Context(), key)

@@ -120,6 +120,13 @@ func TestCallersNeverShareEntries(t *testing.T) {
 			}
 		})
 	}
+	// A repeated account header is keyed whole, not by its first value.
+	e.get(t, payA, credsA, "X-Razorpay-Account", "acc_One12345678901")
+	twice := e.doHeaders(t, payA, credsA, http.Header{"X-Razorpay-Account": {"acc_One12345678901", "acc_Two12345678901"}})
+	if hitStatus.MatchString(twice.cacheStatus()) {
+		t.Errorf("two account headers hit the entry of the first alone: %q", twice.cacheStatus())
+	}
+
 	// A 4xx is never stored: a second try goes upstream again.
 	before := e.upstream("GET", payA)
 	e.get(t, payA, credsB)
