@@ -128,12 +128,24 @@ func New(cfg Config) (*Handler, error) {
 
 	h.pass = newReverseProxy(cfg.Upstream, cfg.Transport, false, cfg.Logger)
 	h.fetch = newReverseProxy(cfg.Upstream, cfg.Transport, true, cfg.Logger)
+	rewrite := h.fetch.Rewrite
+	h.fetch.Rewrite = func(pr *httputil.ProxyRequest) {
+		rewrite(pr)
+		// A fill fetches the full representation: one caller's conditional
+		// or range request must not turn the response every coalesced
+		// caller gets (and the entry) into a 304 or a 206.
+		for _, k := range fillDroppedHeaders {
+			delete(pr.Out.Header, k)
+		}
+	}
 	h.fetch.ModifyResponse = readFill
 	h.patch = newReverseProxy(cfg.Upstream, cfg.Transport, true, cfg.Logger)
 	h.patch.ModifyResponse = h.afterPatch
 	h.patch.ErrorHandler = h.patchFailed
 	return h, nil
 }
+
+var fillDroppedHeaders = []string{"If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since", "If-Range", "Range"}
 
 func orDefault[T int64 | time.Duration](v, def T) T {
 	if v == 0 {

@@ -176,6 +176,20 @@ func TestClientCacheControl(t *testing.T) {
 	}
 }
 
+func TestFillDropsConditionalHeaders(t *testing.T) {
+	e := newEnv(t)
+	got := e.get(t, plinkA, credsA, "If-None-Match", `"abc"`, "Range", "bytes=0-10")
+	if got.status != 200 || !json.Valid([]byte(got.body)) {
+		t.Fatalf("conditional GET: %d %q; want the full 200", got.status, got.body)
+	}
+	reqs := e.fake.Requests()
+	for _, k := range []string{"If-None-Match", "Range"} {
+		if v := reqs[len(reqs)-1].Header.Get(k); v != "" {
+			t.Errorf("fill forwarded %s: %q", k, v)
+		}
+	}
+}
+
 func TestGetWithBodyBypasses(t *testing.T) {
 	e := newEnv(t)
 	for range 2 {
