@@ -43,6 +43,12 @@ func (h *Handler) fill(w http.ResponseWriter, r *http.Request, rt route, entity,
 	if refresh {
 		flight += "|refresh"
 	}
+	if !canStore {
+		// Without a fence this replica cannot tell whether another replica
+		// purged since a flight started, so it coalesces nothing: each
+		// request fetches for itself until the store answers again.
+		flight += "|" + strconv.FormatUint(h.unfenced.Add(1), 10)
+	}
 	ch := h.flights.DoChan(flight, func() (any, error) {
 		return h.fetchFill(r, rt, entity, key, fence, canStore, refresh), nil
 	})

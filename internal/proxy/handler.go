@@ -85,6 +85,8 @@ type Handler struct {
 	// so a request that arrives after a PATCH returned never joins a fetch
 	// that started before its purge (that fetch may carry the old notes).
 	purges atomic.Uint64
+	// unfenced numbers fills made without a fence, each its own flight.
+	unfenced atomic.Uint64
 }
 
 // New returns a Handler for cfg.
@@ -145,6 +147,10 @@ func New(cfg Config) (*Handler, error) {
 	return h, nil
 }
 
+// maxQueryLen bounds the query of a cacheable request; the endpoints take a
+// few short parameters, and a longer query is passed through uncached.
+const maxQueryLen = 2048
+
 var fillDroppedHeaders = []string{"If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since", "If-Range", "Range"}
 
 func orDefault[T int64 | time.Duration](v, def T) T {
@@ -175,8 +181,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if r.Body != nil && r.Body != http.NoBody {
 			r.Body = http.MaxBytesReader(w, r.Body, h.maxBody)
 		}
-		if rt == routeQRPatch {
-			status = h.servePatch(w, r, entity)
+		if rt == routeQRWrite {
+			status = h.serveQRWrite(w, r, entity)
 		} else {
 			status = h.passthrough(w, r)
 		}
@@ -198,6 +204,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // serveCached answers a GET of a cacheable route: from the cache when a
 // fresh entry exists, else from one coalesced upstream fetch that fills it.
 func (h *Handler) serveCached(w http.ResponseWriter, r *http.Request, rt route, entity string, now time.Time) (int, outcome) {
+	if len(r.URL.RawQuery) > maxQueryLen {
+		return h.bypass(w, r) // keys and tag sets stay small
+	}
 	params, err := parseQuery(r.URL.RawQuery)
 	if err != nil {
 		return h.bypass(w, r)
@@ -216,6 +225,11 @@ func (h *Handler) serveCached(w http.ResponseWriter, r *http.Request, rt route, 
 	if r.ContentLength != 0 {
 		// A GET with a body is unusual enough not to cache: the body is not
 		// in the key, and a coalesced fetch would send only one caller's.
+		return h.bypass(w, r)
+	}
+	if len(r.Header["Connection"]) > 0 && namesHeaders(r.Header["Connection"]) {
+		// ReverseProxy drops the headers Connection names, keyed ones
+		// included: the fill would not send what the key says it did.
 		return h.bypass(w, r)
 	}
 	dir := parseRequestDirectives(r.Header)

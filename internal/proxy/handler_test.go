@@ -522,3 +522,35 @@ func TestUpstreamCompressesAnyway(t *testing.T) {
 		t.Errorf("fill sent Accept-Encoding %q; want identity", ae)
 	}
 }
+
+// TestEscapedPatchPurges: a PATCH whose path Razorpay decodes to the QR code
+// (here an escaped letter) is applied upstream, so it must purge too.
+func TestEscapedPatchPurges(t *testing.T) {
+	e := newEnv(t)
+	e.get(t, qrListA, credsA)
+	got := e.do(t, "PATCH", "/v1/payments/qr_codes/qr_%48MsgvioW64f0vh", credsA, `{"notes":{"v":"escaped"}}`)
+	if got.status != 200 {
+		t.Fatalf("escaped PATCH: %d %s", got.status, got.body)
+	}
+	if v := notes(t, e.get(t, qrListA, credsA).body)["v"]; v != "escaped" {
+		t.Errorf("GET after an escaped-path PATCH: notes v = %q; want escaped (the PATCH must purge)", v)
+	}
+}
+
+// TestConnectionNamingHeadersBypasses: ReverseProxy drops the headers a
+// client's Connection header names, so such a request must not fill the
+// entry of headers the fill did not send.
+func TestConnectionNamingHeadersBypasses(t *testing.T) {
+	e := newEnv(t)
+	got := e.get(t, payA, credsA, "X-Razorpay-Account", "acc_Two12345678901", "Connection", "X-Razorpay-Account")
+	if got.cacheStatus() != "rzpgate; fwd=bypass" {
+		t.Errorf("Connection naming a keyed header: Cache-Status %q; want a bypass", got.cacheStatus())
+	}
+	after := e.get(t, payA, credsA, "X-Razorpay-Account", "acc_Two12345678901")
+	if hitStatus.MatchString(after.cacheStatus()) {
+		t.Errorf("the stripped request filled the account's entry")
+	}
+	if keep := e.get(t, plinkA, credsA, "Connection", "keep-alive"); !strings.Contains(keep.cacheStatus(), "stored") {
+		t.Errorf("Connection: keep-alive: Cache-Status %q; want it cached as usual", keep.cacheStatus())
+	}
+}

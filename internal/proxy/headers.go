@@ -136,24 +136,46 @@ func storableResponse(h http.Header) bool {
 	return true
 }
 
-// acceptsGzip reports whether an Accept-Encoding header admits gzip with a
-// non-zero quality (RFC 9110 section 12.5.3).
-func acceptsGzip(h http.Header) bool {
-	for _, v := range h["Accept-Encoding"] {
+// namesHeaders reports whether Connection header values name any header
+// (anything but the keep-alive and close options).
+func namesHeaders(values []string) bool {
+	for _, v := range values {
 		for part := range strings.SplitSeq(v, ",") {
-			coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
-			coding = strings.TrimSpace(coding)
-			if !strings.EqualFold(coding, "gzip") && !strings.EqualFold(coding, "x-gzip") && coding != "*" {
-				continue
+			switch strings.ToLower(strings.TrimSpace(part)) {
+			case "", "keep-alive", "close":
+			default:
+				return true
 			}
-			q := strings.TrimSpace(params)
-			if qv, ok := strings.CutPrefix(q, "q="); ok {
-				if f, err := strconv.ParseFloat(qv, 64); err == nil && f == 0 {
-					continue
-				}
-			}
-			return true
 		}
 	}
 	return false
+}
+
+// acceptsGzip reports whether an Accept-Encoding header admits gzip with a
+// non-zero quality (RFC 9110 section 12.5.3). An explicit gzip (or x-gzip)
+// entry wins over "*".
+func acceptsGzip(h http.Header) bool {
+	gzip, star := -1, -1 // -1 absent, 0 refused, 1 accepted
+	for _, v := range h["Accept-Encoding"] {
+		for part := range strings.SplitSeq(v, ",") {
+			coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+			coding = strings.ToLower(strings.TrimSpace(coding))
+			ok := 1
+			if q, found := strings.CutPrefix(strings.ToLower(strings.TrimSpace(params)), "q="); found {
+				if f, err := strconv.ParseFloat(strings.TrimSpace(q), 64); err == nil && f == 0 {
+					ok = 0
+				}
+			}
+			switch coding {
+			case "gzip", "x-gzip":
+				gzip = max(gzip, ok)
+			case "*":
+				star = max(star, ok)
+			}
+		}
+	}
+	if gzip >= 0 {
+		return gzip == 1
+	}
+	return star == 1
 }

@@ -64,6 +64,10 @@ func TestAcceptsGzip(t *testing.T) {
 		{"identity", false},
 		{"*", true},
 		{"deflate, br", false},
+		{"gzip;q=0, *", false},
+		{"*;q=0", false},
+		{"GZIP;Q=0", false},
+		{"*, gzip;q=0.1", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.v, func(t *testing.T) {

@@ -102,17 +102,17 @@ func parseQuery(raw string) ([]param, error) {
 	return ps, nil
 }
 
-// canonicalQuery encodes parameters sorted by name, keeping the relative
-// order of a repeated name's values (for PHP the last one wins, and for
-// arrays such as expand[] order may matter), each name and value escaped the
-// same way whatever the client sent: expand[]=upi and expand%5B%5D=upi give
-// one key (expand[]=upi), while any difference Razorpay could see gives
-// another.
+// canonicalQuery encodes parameters sorted by base name (the name up to any
+// '['), keeping the relative order of parameters with the same base name:
+// for PHP the last of a repeated name wins, and a[]=1&a[0]=2 builds another
+// array than a[0]=2&a[]=1. Each name and value is escaped the same way
+// whatever the client sent: expand[]=upi and expand%5B%5D=upi give one key
+// (expand[]=upi), while any difference Razorpay could see gives another.
 func canonicalQuery(ps []param) string {
 	if len(ps) == 0 {
 		return ""
 	}
-	slices.SortStableFunc(ps, func(a, b param) int { return strings.Compare(a.name, b.name) })
+	slices.SortStableFunc(ps, func(a, b param) int { return strings.Compare(baseName(a.name), baseName(b.name)) })
 	var b strings.Builder
 	for i, p := range ps {
 		if i > 0 {
@@ -123,6 +123,15 @@ func canonicalQuery(ps []param) string {
 		b.WriteString(escape(p.value))
 	}
 	return b.String()
+}
+
+// baseName is a query parameter's name up to any '[': the variable PHP
+// assigns it to.
+func baseName(name string) string {
+	if i := strings.IndexByte(name, '['); i >= 0 {
+		return name[:i]
+	}
+	return name
 }
 
 // escape percent-encodes the bytes of a decoded query name or value that

@@ -21,6 +21,8 @@ func TestCanonicalQuery(t *testing.T) {
 		{"extra parameter", "expand[]=upi", "expand[]=upi&expand[]=card", false},
 		{"repeated value order", "expand[]=upi&expand[]=card", "expand[]=card&expand[]=upi", false},
 		{"last-wins order", "a=1&a=2", "a=2&a=1", false},
+		{"php array order", "a[]=1&a[0]=2", "a[0]=2&a[]=1", false},
+		{"different arrays commute", "a[]=1&b[]=2", "b[]=2&a[]=1", true},
 		{"case of name", "a=1", "A=1", false},
 		{"semicolon is data", "a=1;b=2", "a=1&b=2", false},
 		{"encoded ampersand is data", "a=1%26b%3D2", "a=1&b=2", false},
@@ -120,13 +122,13 @@ func FuzzCanonicalQuery(f *testing.F) {
 	})
 }
 
-// sameParams reports whether a and b hold the same names with the same
-// values in the same order per name.
+// sameParams reports whether a and b hold the same parameters in the same
+// order per base name (PHP variable).
 func sameParams(a, b []param) bool {
-	group := func(ps []param) map[string][]string {
-		m := map[string][]string{}
+	group := func(ps []param) map[string][]param {
+		m := map[string][]param{}
 		for _, p := range ps {
-			m[p.name] = append(m[p.name], p.value)
+			m[baseName(p.name)] = append(m[baseName(p.name)], p)
 		}
 		return m
 	}

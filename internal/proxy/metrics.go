@@ -65,7 +65,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"route", "result"}),
 		purges: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rzpgate_cache_purges_total",
-			Help: "Invalidations after a QR code PATCH, by result (ok, error, skipped for a 4xx rejection).",
+			Help: "Invalidations after a write to a QR code, by result (ok, error, skipped for a 4xx rejection).",
 		}, []string{"result"}),
 		storeErr: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rzpgate_cache_store_errors_total",

@@ -13,10 +13,12 @@ import (
 // patchKey carries the PATCHed QR code's id to afterPatch and patchFailed.
 type patchKey struct{}
 
-// servePatch forwards a QR code PATCH. The purge happens in afterPatch or
-// patchFailed, before ReverseProxy writes anything to the client, so once the
-// PATCH has returned no later GET can be answered with the old notes.
-func (h *Handler) servePatch(w http.ResponseWriter, r *http.Request, qrID string) int {
+// serveQRWrite forwards a write to a QR code (the PATCH of its notes, or
+// any other method match recognises as a write). The purge happens in
+// afterPatch or patchFailed, before ReverseProxy writes anything to the
+// client, so once the write has returned no later GET can be answered with
+// what it replaced.
+func (h *Handler) serveQRWrite(w http.ResponseWriter, r *http.Request, qrID string) int {
 	sw := &statusWriter{ResponseWriter: w}
 	h.patch.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), patchKey{}, qrID)))
 	return sw.status

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"net/http"
+	"path"
 	"strings"
 )
 
@@ -14,11 +15,11 @@ const (
 	routePayment                  // GET /v1/payments/{pay_id}
 	routePaymentLink              // GET /v1/payment_links/{plink_id}
 	routeQRCodes                  // GET /v1/payments/qr_codes?customer_id={cust_id}
-	routeQRPatch                  // PATCH /v1/payments/qr_codes/{qr_id}
+	routeQRWrite                  // PATCH /v1/payments/qr_codes/{qr_id}, or any other write to a QR code
 	routeCount
 )
 
-var routeNames = [routeCount]string{"passthrough", "payment", "payment_link", "qr_codes", "qr_code_patch"}
+var routeNames = [routeCount]string{"passthrough", "payment", "payment_link", "qr_codes", "qr_code_write"}
 
 func (rt route) String() string { return routeNames[rt] }
 
@@ -29,11 +30,19 @@ func (rt route) cacheable() bool {
 
 // match returns the route of a request and, for an id route, the entity id
 // from its path. Trailing slashes are optional (the API reference shows
-// both). A path with escapes beyond the default encoding (RawPath set, e.g.
-// %2F or %5F) or an id that is not a Razorpay id of the route's entity type
-// is never matched, so it passes through and is never cached under another
-// resource's key.
+// both).
+//
+// Reads are matched strictly: a path with escapes beyond the default
+// encoding (RawPath set, e.g. %2F or %5F) or an id that is not a Razorpay id
+// of the route's entity type is never matched, so it passes through and is
+// never cached under another resource's key. Writes to a QR code are
+// matched loosely, as Razorpay's framework would read them (decoded and
+// cleaned path, any method case, POST with X-HTTP-Method-Override), because
+// a write that reaches Razorpay unrecognised here would skip its purge.
 func match(r *http.Request) (route, string) {
+	if id, ok := qrWrite(r); ok {
+		return routeQRWrite, id
+	}
 	if r.URL.RawPath != "" {
 		return routePassthrough, ""
 	}
@@ -49,12 +58,29 @@ func match(r *http.Request) (route, string) {
 		if id, ok := strings.CutPrefix(p, "/v1/payment_links/"); ok && isID(id, "plink_") {
 			return routePaymentLink, id
 		}
-	case http.MethodPatch:
-		if id, ok := strings.CutPrefix(p, "/v1/payments/qr_codes/"); ok && isID(id, "qr_") {
-			return routeQRPatch, id
-		}
 	}
 	return routePassthrough, ""
+}
+
+// qrWrite reports whether r may change a QR code, and which: any method but
+// GET, HEAD and OPTIONS (in any case, and a POST overridden to another
+// method) on /v1/payments/qr_codes/{qr_id} or below it (such as .../close),
+// after decoding and cleaning the path.
+func qrWrite(r *http.Request) (string, bool) {
+	switch strings.ToUpper(r.Method) {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return "", false
+	case http.MethodPost:
+		if o := strings.ToUpper(r.Header.Get("X-HTTP-Method-Override")); o == http.MethodGet || o == http.MethodHead {
+			return "", false
+		}
+	}
+	rest, ok := strings.CutPrefix(path.Clean("/"+r.URL.Path), "/v1/payments/qr_codes/")
+	if !ok {
+		return "", false
+	}
+	id, _, _ := strings.Cut(rest, "/")
+	return id, isID(id, "qr_")
 }
 
 // maxIDLen bounds an id's length; Razorpay ids are a short prefix and 14

@@ -299,3 +299,28 @@ func TestSharedEntriesStoredCompressed(t *testing.T) {
 		}
 	}
 }
+
+// TestNoFenceNoCoalescing: with Redis down the replica cannot fence, so it
+// cannot tell whether another replica purged since a fetch started; each
+// request then fetches for itself rather than join an older fetch.
+func TestNoFenceNoCoalescing(t *testing.T) {
+	c := newCluster(t, clusterOpts{replicas: 1})
+	if c.redis.Shared() {
+		t.Skip("RZPGATE_TEST_REDIS_URL is a shared server this test cannot stop")
+	}
+	c.redis.Stop()
+	g := c.replicas[0]
+	c.fake.SetLatency(200 * time.Millisecond)
+	var wg sync.WaitGroup
+	for range 5 {
+		wg.Go(func() {
+			if r := g.get(t, plinkA, credsA); r.status != 200 {
+				t.Errorf("GET with Redis down: %d", r.status)
+			}
+		})
+	}
+	wg.Wait()
+	if n := c.fake.Count("GET", plinkA); n != 5 {
+		t.Errorf("5 concurrent misses without a fence made %d upstream requests; want 5 (no coalescing)", n)
+	}
+}
