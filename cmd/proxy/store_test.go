@@ -38,7 +38,9 @@ func TestNewRedisClient(t *testing.T) {
 				t.Errorf("cluster seeds %q; want h1:7000 and h2:7000", o.Addrs)
 			}
 		}},
-		{"sentinel", func(r *config.Redis) { r.URL, r.Addrs, r.MasterName = "redis://s1:26379", []string{"s2:26379"}, "mymaster" }, func(t *testing.T, c redis.UniversalClient) {
+		{"sentinel", func(r *config.Redis) {
+			r.URL, r.Addrs, r.MasterName = "redis://s1:26379", []string{"s2:26379"}, "mymaster"
+		}, func(t *testing.T, c redis.UniversalClient) {
 			// go-redis names a Sentinel-backed client's address FailoverClient.
 			if cl, ok := c.(*redis.Client); !ok || cl.Options().Addr != "FailoverClient" {
 				t.Errorf("client %T; want a Sentinel failover client", c)
