@@ -212,6 +212,23 @@ func startGateway(t *testing.T, bin string, environ ...string) *gateway {
 	return g
 }
 
+// TestBinaryBadConfigExits runs the binary as a user would with a bad
+// setting: it exits non-zero with one line naming the field.
+func TestBinaryBadConfigExits(t *testing.T) {
+	bin := buildGateway(t)
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), "RZPGATE_UPSTREAM_URL=ftp://example.com")
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() == 0 {
+		t.Fatalf("exit: %v; want a non-zero status", err)
+	}
+	msg := strings.TrimSpace(string(out))
+	if strings.Count(msg, "\n") != 0 || !strings.Contains(msg, "upstream.url") {
+		t.Errorf("output %q; want one line naming upstream.url", msg)
+	}
+}
+
 func freeAddr(t *testing.T) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

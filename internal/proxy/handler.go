@@ -174,6 +174,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.ContentLength > h.maxBody:
 		status = http.StatusRequestEntityTooLarge
+		if rt.cacheable() {
+			w.Header()["Cache-Status"] = statusBypass
+		}
 		writeError(w, status, codeBadRequest, "The request body is larger than "+strconv.FormatInt(h.maxBody, 10)+" bytes.")
 	case rt.cacheable():
 		status, outcome = h.serveCached(w, r, rt, entity, start)
