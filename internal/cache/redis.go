@@ -60,9 +60,11 @@ const (
 // is the price of atomic fencing; one shard holds far more than the hot set
 // of one Razorpay account.
 //
-// The Redis server should not evict keys (maxmemory-policy noeviction or
-// volatile-*): entries, tag sets and purge marks all carry TTLs, and an
-// evicted purge mark would let a fenced fill through.
+// The Redis server must not evict keys (maxmemory-policy noeviction): an
+// evicted purge mark would let a fill that raced its purge be stored, and
+// every policy but noeviction may evict marks, which carry TTLs. Entries,
+// tag sets and marks all expire by themselves; with noeviction a full Redis
+// refuses writes, and a Guard in front fails open.
 type Redis struct {
 	client         RedisClient
 	prefix         string // prefix is "{" + cfg.Prefix + "}", the hash tag.
