@@ -157,9 +157,10 @@ func (g *Guard) Set(ctx context.Context, key string, e *Entry, f Fence) error {
 	return g.do(ctx, func(ctx context.Context) error { return g.inner.Set(ctx, key, e, f) })
 }
 
-// Purge purges tags, together with any pending purges, in the inner store.
-// If that fails it returns ErrUnavailable and remembers the tags, which are
-// purged before the Guard serves or stores anything again.
+// Purge purges tags, together with any pending purges, in the inner store,
+// whatever the breaker's state. If that fails it returns ErrUnavailable and
+// remembers the tags, which are purged before the Guard serves or stores
+// anything again.
 func (g *Guard) Purge(ctx context.Context, tags ...string) error {
 	if len(tags) == 0 {
 		return nil
@@ -168,9 +169,15 @@ func (g *Guard) Purge(ctx context.Context, tags ...string) error {
 	pending := maps.Clone(g.pending)
 	g.mu.Unlock()
 	all := append(slices.Collect(maps.Keys(pending)), tags...)
-	if err := g.do(ctx, func(ctx context.Context) error { return g.inner.Purge(ctx, all...) }); err != nil {
+	// A purge goes to the store even while the breaker is open or probing:
+	// writes to QR codes are rare, and one that reaches the store now is
+	// seen by every replica at once, while one left pending is seen only by
+	// this one. The timeout still bounds it.
+	ctx, cancel := context.WithTimeout(ctx, g.timeout)
+	defer cancel()
+	if err := g.inner.Purge(ctx, all...); err != nil {
 		g.remember(tags)
-		return err
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	g.forget(pending)
 	return nil

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -353,5 +354,41 @@ func BenchmarkGuard(b *testing.B) {
 				_, _ = g.Get(ctx, "k")
 			}
 		})
+	}
+}
+
+// TestGuardPurgesWhileOpen: with the breaker open (reads failed), a purge
+// still goes to the store, so a store that is back takes it at once instead
+// of leaving it pending on one replica.
+func TestGuardPurgesWhileOpen(t *testing.T) {
+	var failing atomic.Bool
+	failing.Store(true)
+	s := &funcStore{
+		get: func(string) (*Entry, error) {
+			if failing.Load() {
+				return nil, errors.New("connection refused")
+			}
+			return nil, ErrMiss
+		},
+		set:   func(string) error { return nil },
+		purge: func([]string) error { return nil },
+	}
+	g := NewGuard(s, GuardConfig{Failures: 2, OpenTimeout: time.Hour})
+	defer g.Close()
+	ctx := context.Background()
+	g.Get(ctx, "a")
+	g.Get(ctx, "b")
+	if st := g.State(); st != "open" {
+		t.Fatalf("state after 2 failures = %s; want open", st)
+	}
+	failing.Store(false)
+	if err := g.Purge(ctx, "qr_1"); err != nil {
+		t.Fatalf("Purge with the breaker open and the store back: %v; want it applied", err)
+	}
+	if got := s.list(); !slices.Contains(got, "purge qr_1") {
+		t.Errorf("store calls %q; want the purge to reach the store", got)
+	}
+	if _, err := g.Get(ctx, "c"); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("Get with the breaker open = %v; want ErrUnavailable (reads still wait for the breaker)", err)
 	}
 }
