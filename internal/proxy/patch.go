@@ -10,7 +10,7 @@ import (
 	"net/http"
 )
 
-// patchKey carries the PATCHed QR code's id to afterPatch and patchFailed.
+// patchKey carries the written QR code's id to afterPatch and patchFailed.
 type patchKey struct{}
 
 // serveQRWrite forwards a write to a QR code (the PATCH of its notes, or
@@ -24,9 +24,9 @@ func (h *Handler) serveQRWrite(w http.ResponseWriter, r *http.Request, qrID stri
 	return sw.status
 }
 
-// afterPatch is the PATCH proxy's ModifyResponse. Unless Razorpay definitely
-// rejected the PATCH (4xx), it purges every entry tagged with the QR code and
-// with the customer the response names.
+// afterPatch is the QR write proxy's ModifyResponse. Unless Razorpay
+// definitely rejected the write (4xx), it purges every entry tagged with the
+// QR code and with the customer the response names.
 func (h *Handler) afterPatch(resp *http.Response) error {
 	qrID, _ := resp.Request.Context().Value(patchKey{}).(string)
 	if resp.StatusCode >= 400 && resp.StatusCode < 500 {
@@ -56,7 +56,7 @@ func (h *Handler) afterPatch(resp *http.Response) error {
 	return nil
 }
 
-// patchFailed is the PATCH proxy's ErrorHandler. The outcome of a PATCH
+// patchFailed is the QR write proxy's ErrorHandler. The outcome of a write
 // whose exchange failed is unknown (Razorpay may have applied it), so it
 // purges the QR code before answering, unless the request body was refused
 // for its size and so never reached Razorpay whole.
@@ -69,7 +69,7 @@ func (h *Handler) patchFailed(w http.ResponseWriter, r *http.Request, err error)
 }
 
 // purge deletes the entries tagged with tags in every partition. Its context
-// is detached from the client's: a PATCH applied upstream must be purged even
+// is detached from the client's: a write applied upstream must be purged even
 // if its client has gone away.
 func (h *Handler) purge(qrID string, tags []string) {
 	h.purges.Add(1)
@@ -77,7 +77,7 @@ func (h *Handler) purge(qrID string, tags []string) {
 	defer cancel()
 	if err := h.store.Purge(ctx, tags...); err != nil {
 		h.metrics.purges.WithLabelValues("error").Inc()
-		h.log.Error("purging after QR code PATCH failed", slog.String("qr_code", qrID), slog.Any("error", err))
+		h.log.Error("purging after a write to a QR code failed", slog.String("qr_code", qrID), slog.Any("error", err))
 		return
 	}
 	h.metrics.purges.WithLabelValues("ok").Inc()
