@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"slices"
 	"sync"
 	"time"
 
@@ -57,10 +56,10 @@ type Guard struct {
 
 	// mu guards pending and seq.
 	mu sync.Mutex
-	// pending maps each tag whose purge failed to the seq of its latest
-	// failure, so that a retry that started before a newer failure of the
-	// same tag does not clear it.
-	pending map[string]uint64
+	// pending maps each tag whose purge or hold failed to the seq of its
+	// latest failure, so that a retry that started before a newer failure
+	// of the same tag does not clear it, and to the end of its hold, if any.
+	pending map[string]pendingPurge
 	seq     uint64
 
 	stop      chan struct{} // stop is closed by Close.
@@ -89,7 +88,7 @@ func NewGuard(inner Store, cfg GuardConfig) *Guard {
 		inner:   inner,
 		timeout: cfg.Timeout,
 		retry:   cfg.OpenTimeout,
-		pending: map[string]uint64{},
+		pending: map[string]pendingPurge{},
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 	}
@@ -162,24 +161,70 @@ func (g *Guard) Set(ctx context.Context, key string, e *Entry, f Fence) error {
 // remembers the tags, which are purged before the Guard serves or stores
 // anything again.
 func (g *Guard) Purge(ctx context.Context, tags ...string) error {
+	return g.Hold(ctx, 0, tags...)
+}
+
+// Hold is Purge with a hold of d on tags (see Store.Hold). A hold that
+// fails is remembered with its end and retried for what remains of it.
+func (g *Guard) Hold(ctx context.Context, d time.Duration, tags ...string) error {
 	if len(tags) == 0 {
 		return nil
 	}
 	g.mu.Lock()
 	pending := maps.Clone(g.pending)
 	g.mu.Unlock()
-	all := append(slices.Collect(maps.Keys(pending)), tags...)
 	// A purge goes to the store even while the breaker is open or probing:
 	// writes to QR codes are rare, and one that reaches the store now is
 	// seen by every replica at once, while one left pending is seen only by
 	// this one. The timeout still bounds it.
 	ctx, cancel := context.WithTimeout(ctx, g.timeout)
 	defer cancel()
-	if err := g.inner.Purge(ctx, all...); err != nil {
-		g.remember(tags)
+	if err := g.replay(ctx, pending, d, tags...); err != nil {
+		g.remember(tags, d)
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	g.forget(pending)
+	return nil
+}
+
+// pendingPurge is a purge that failed, waiting to be retried.
+type pendingPurge struct {
+	seq   uint64
+	until time.Time // until is the end of its hold; zero for a plain purge.
+}
+
+// replay applies pending purges and then a new purge of tags held for d
+// (none if d is zero) to the inner store: plain purges together as one
+// Purge, pending holds as one Hold for the longest that remains, and the
+// new hold as its own.
+func (g *Guard) replay(ctx context.Context, pending map[string]pendingPurge, d time.Duration, tags ...string) error {
+	var plain, held []string
+	var hold time.Duration
+	now := time.Now()
+	for t, p := range pending {
+		if rest := p.until.Sub(now); rest > 0 {
+			held = append(held, t)
+			hold = max(hold, rest)
+		} else {
+			plain = append(plain, t)
+		}
+	}
+	if d <= 0 {
+		plain = append(plain, tags...)
+	}
+	if len(plain) > 0 {
+		if err := g.inner.Purge(ctx, plain...); err != nil {
+			return err
+		}
+	}
+	if len(held) > 0 {
+		if err := g.inner.Hold(ctx, hold, held...); err != nil {
+			return err
+		}
+	}
+	if d > 0 && len(tags) > 0 {
+		return g.inner.Hold(ctx, d, tags...)
+	}
 	return nil
 }
 
@@ -231,8 +276,7 @@ func (g *Guard) flush(ctx context.Context) error {
 		// The retry serves every waiter, so one caller's cancellation
 		// must not end it; the Guard's timeout still bounds it.
 		ctx := context.WithoutCancel(ctx)
-		tags := slices.Collect(maps.Keys(pending))
-		if err := g.do(ctx, func(ctx context.Context) error { return g.inner.Purge(ctx, tags...) }); err != nil {
+		if err := g.do(ctx, func(ctx context.Context) error { return g.replay(ctx, pending, 0) }); err != nil {
 			return nil, err
 		}
 		g.forget(pending)
@@ -244,23 +288,32 @@ func (g *Guard) flush(ctx context.Context) error {
 	return nil
 }
 
-// remember adds tags to the pending purges.
-func (g *Guard) remember(tags []string) {
+// remember adds tags to the pending purges, held for d if d > 0. A tag
+// already pending keeps the later of its two hold ends.
+func (g *Guard) remember(tags []string, d time.Duration) {
+	var until time.Time
+	if d > 0 {
+		until = time.Now().Add(d)
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.seq++
 	for _, t := range tags {
-		g.pending[t] = g.seq
+		p := pendingPurge{seq: g.seq, until: until}
+		if old := g.pending[t]; old.until.After(until) {
+			p.until = old.until
+		}
+		g.pending[t] = p
 	}
 }
 
 // forget removes the purged tags from the pending set, unless a purge of
 // the same tag failed again since the snapshot was taken.
-func (g *Guard) forget(purged map[string]uint64) {
+func (g *Guard) forget(purged map[string]pendingPurge) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	for t, seq := range purged {
-		if g.pending[t] == seq {
+	for t, p := range purged {
+		if g.pending[t].seq == p.seq {
 			delete(g.pending, t)
 		}
 	}

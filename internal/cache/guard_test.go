@@ -225,6 +225,12 @@ func (s *funcStore) Purge(_ context.Context, tags ...string) error {
 	return s.purge(tags)
 }
 
+func (s *funcStore) Hold(_ context.Context, d time.Duration, tags ...string) error {
+	sorted := slices.Sorted(slices.Values(tags))
+	s.record("hold " + d.Round(time.Second).String() + " " + strings.Join(slices.Compact(sorted), ","))
+	return s.purge(tags)
+}
+
 // outage makes funcStore purges fail while down is set.
 type outage struct {
 	mu   sync.Mutex // guards down

@@ -41,7 +41,9 @@ type Memory struct {
 	// entry stored under it with that tag, so the index can be swept.
 	tags map[string]map[string]time.Time
 	// marks holds the last purge of each tag, kept for retention.
-	marks     map[string]mark
+	marks map[string]mark
+	// holds maps each held tag to the end of its hold.
+	holds     map[string]time.Time
 	lastSweep time.Time
 }
 
@@ -84,6 +86,7 @@ func NewMemory(cfg MemoryConfig) (*Memory, error) {
 		retention: cfg.FenceRetention,
 		tags:      make(map[string]map[string]time.Time),
 		marks:     make(map[string]mark),
+		holds:     make(map[string]time.Time),
 	}, nil
 }
 
@@ -117,6 +120,11 @@ func (m *Memory) Set(_ context.Context, key string, e *Entry, f Fence) error {
 			return ErrFenced
 		}
 	}
+	for _, t := range e.Tags {
+		if until, ok := m.holds[t]; ok && now.Before(until) {
+			return ErrHeld
+		}
+	}
 	m.entries.Set(key, e)
 	exp := e.Expires()
 	for _, t := range e.Tags {
@@ -135,13 +143,26 @@ func (m *Memory) Set(_ context.Context, key string, e *Entry, f Fence) error {
 
 // Purge deletes every entry tagged with any of tags and fences fills that
 // took their fence before it.
-func (m *Memory) Purge(_ context.Context, tags ...string) error {
+func (m *Memory) Purge(ctx context.Context, tags ...string) error {
+	return m.Hold(ctx, 0, tags...)
+}
+
+// Hold purges tags and refuses to store entries tagged with them for d.
+func (m *Memory) Hold(_ context.Context, d time.Duration, tags ...string) error {
 	if len(tags) == 0 {
 		return nil
 	}
 	now := m.clock()
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if d > 0 {
+		until := now.Add(d)
+		for _, t := range tags {
+			if until.After(m.holds[t]) {
+				m.holds[t] = until
+			}
+		}
+	}
 	epoch := m.epoch.Add(1)
 	for _, t := range tags {
 		m.marks[t] = mark{epoch: epoch, at: now}
@@ -188,6 +209,11 @@ func (m *Memory) sweepLocked(now time.Time) {
 	for t, mk := range m.marks {
 		if now.Sub(mk.at) >= m.retention {
 			delete(m.marks, t)
+		}
+	}
+	for t, until := range m.holds {
+		if !now.Before(until) {
+			delete(m.holds, t)
 		}
 	}
 }

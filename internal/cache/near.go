@@ -167,6 +167,14 @@ func (n *Near) Purge(ctx context.Context, tags ...string) error {
 	return err
 }
 
+// Hold holds tags in Redis, which purges them on every replica, and drops
+// the local entries tagged with them even if Redis failed.
+func (n *Near) Hold(ctx context.Context, d time.Duration, tags ...string) error {
+	err := n.inner.Hold(ctx, d, tags...)
+	n.drop(tags)
+	return err
+}
+
 // Close stops listening for purges and empties the cache.
 func (n *Near) Close() error {
 	n.closeOnce.Do(func() {

@@ -175,13 +175,16 @@ func (r *Redis) set(ctx context.Context, key string, e *Entry, f Fence) (*Entry,
 		return nil, nil
 	}
 	stored := compressEntry(e, r.compressMin)
-	keys := make([]string, 0, 2+2*len(e.Tags))
+	keys := make([]string, 0, 2+3*len(e.Tags))
 	keys = append(keys, r.epochKey, r.entryKey(key))
 	for _, t := range e.Tags {
 		keys = append(keys, r.tagKey(t))
 	}
 	for _, t := range e.Tags {
 		keys = append(keys, r.markKey(t))
+	}
+	for _, t := range e.Tags {
+		keys = append(keys, r.holdKey(t))
 	}
 	ok, err := setScript.Run(ctx, r.client, keys,
 		strconv.FormatUint(f.Epoch, 10),
@@ -192,8 +195,11 @@ func (r *Redis) set(ctx context.Context, key string, e *Entry, f Fence) (*Entry,
 	if err != nil {
 		return nil, fmt.Errorf("running set script: %w", err)
 	}
-	if ok == 0 {
+	switch ok {
+	case 0:
 		return nil, ErrFenced
+	case 2:
+		return nil, ErrHeld
 	}
 	return stored, nil
 }
@@ -202,10 +208,17 @@ func (r *Redis) set(ctx context.Context, key string, e *Entry, f Fence) (*Entry,
 // fills fenced before now are refused, and publishes the tags on
 // PurgeChannel for near caches.
 func (r *Redis) Purge(ctx context.Context, tags ...string) error {
+	return r.Hold(ctx, 0, tags...)
+}
+
+// Hold purges tags as Purge does and, in the same script, marks them held
+// for d: the set script refuses entries tagged with a held tag, on every
+// replica, until the hold key expires.
+func (r *Redis) Hold(ctx context.Context, d time.Duration, tags ...string) error {
 	if len(tags) == 0 {
 		return nil
 	}
-	keys := make([]string, 0, 1+2*len(tags))
+	keys := make([]string, 0, 1+3*len(tags))
 	keys = append(keys, r.epochKey)
 	for _, t := range tags {
 		keys = append(keys, r.tagKey(t))
@@ -213,10 +226,14 @@ func (r *Redis) Purge(ctx context.Context, tags ...string) error {
 	for _, t := range tags {
 		keys = append(keys, r.markKey(t))
 	}
+	for _, t := range tags {
+		keys = append(keys, r.holdKey(t))
+	}
 	err := purgeScript.Run(ctx, r.client, keys,
 		(r.fenceRetention + markSlack).Milliseconds(),
 		r.channel,
 		encodeTags(tags),
+		max(d, 0).Milliseconds(),
 	).Err()
 	if err != nil {
 		return fmt.Errorf("running purge script: %w", err)
@@ -227,6 +244,7 @@ func (r *Redis) Purge(ctx context.Context, tags ...string) error {
 func (r *Redis) entryKey(key string) string { return r.prefix + "e:" + key }
 func (r *Redis) tagKey(tag string) string   { return r.prefix + "t:" + tag }
 func (r *Redis) markKey(tag string) string  { return r.prefix + "p:" + tag }
+func (r *Redis) holdKey(tag string) string  { return r.prefix + "h:" + tag }
 
 // luaEpoch defines epoch(key), which returns the purge epoch stored in the
 // hash at key, seeding it first from Redis's clock in microseconds if it is
@@ -254,17 +272,20 @@ var fenceScript = redis.NewScript(luaEpoch + `return epoch(KEYS[1])`)
 // Entry keys read from tag sets are not declared in KEYS but share the
 // declared keys' hash slot, which Redis Cluster allows.
 //
-// KEYS: epoch, entry, n tag sets, n purge marks.
+// KEYS: epoch, entry, n tag sets, n purge marks, n hold marks.
 // ARGV: fence epoch, value, entry TTL ms, tag set TTL ms.
-// Returns 1 if stored, 0 if fenced.
+// Returns 1 if stored, 0 if fenced, 2 if a tag is held.
 var setScript = redis.NewScript(`
 local fence = tonumber(ARGV[1])
 local seed = redis.call('HGET', KEYS[1], 'seed')
 if not seed or fence < tonumber(seed) then return 0 end
-local n = (#KEYS - 2) / 2
+local n = (#KEYS - 2) / 3
 for i = 1, n do
   local mark = redis.call('GET', KEYS[2 + n + i])
   if mark and tonumber(mark) > fence then return 0 end
+end
+for i = 1, n do
+  if redis.call('EXISTS', KEYS[2 + 2*n + i]) == 1 then return 2 end
 end
 redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
 local keep = tonumber(ARGV[4])
@@ -279,20 +300,25 @@ end
 return 1
 `)
 
-// purgeScript advances the epoch, marks each tag with it, deletes each
-// tag's entries and tag set, and publishes the tags.
+// purgeScript advances the epoch, marks each tag with it, holds each tag
+// for the given time (never shortening a longer hold), deletes each tag's
+// entries and tag set, and publishes the tags.
 //
-// KEYS: epoch, n tag sets, n purge marks.
-// ARGV: mark TTL ms, channel, encoded tags.
+// KEYS: epoch, n tag sets, n purge marks, n hold marks.
+// ARGV: mark TTL ms, channel, encoded tags, hold ms (0: none).
 // Returns the number of entries deleted.
 var purgeScript = redis.NewScript(luaEpoch + `
 epoch(KEYS[1])
 local mark = string.format('%d', redis.call('HINCRBY', KEYS[1], 'n', 1))
-local n = (#KEYS - 1) / 2
+local n = (#KEYS - 1) / 3
+local hold = tonumber(ARGV[4])
 local deleted = 0
 for i = 1, n do
   local set = KEYS[1 + i]
   redis.call('SET', KEYS[1 + n + i], mark, 'PX', ARGV[1])
+  if hold > 0 and redis.call('PTTL', KEYS[1 + 2*n + i]) < hold then
+    redis.call('SET', KEYS[1 + 2*n + i], '1', 'PX', hold)
+  end
   local members = redis.call('SMEMBERS', set)
   for j = 1, #members, 1000 do
     deleted = deleted + redis.call('DEL', unpack(members, j, math.min(j + 999, #members)))

@@ -17,6 +17,12 @@ var ErrMiss = errors.New("cache miss")
 // it could serve a stale read after a write has returned (issue #2).
 var ErrFenced = errors.New("fill fenced by a purge")
 
+// ErrHeld is returned by Store.Set when one of the entry's tags is held:
+// a write that may change it had an unknown outcome (a timeout, a dropped
+// connection, a 5xx) and may still commit upstream, so nothing tagged with
+// it is stored until the hold ends (issue #6).
+var ErrHeld = errors.New("fill refused: a write with an unknown outcome holds a tag")
+
 // Entry is one stored response. It is immutable once handed to a Store:
 // stores and callers share it without copying, so neither may modify it.
 type Entry struct {
@@ -81,4 +87,8 @@ type Store interface {
 	// Purge deletes every entry tagged with any of tags, in every caller's
 	// partition, and fences fills that started before it.
 	Purge(ctx context.Context, tags ...string) error
+	// Hold purges tags as Purge does and then, for d, refuses to Set any
+	// entry tagged with one of them (ErrHeld). A later Hold of a tag never
+	// shortens an earlier one.
+	Hold(ctx context.Context, d time.Duration, tags ...string) error
 }
