@@ -50,6 +50,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	keys := fs.String("keys", "rzp_test_A:secretA,rzp_test_B:secretB",
 		"comma-separated key_id:secret accounts; rzp_test_A and rzp_test_B own the seeded entities, others start empty")
 	latency := fs.Duration("latency", 0, "delay before every response")
+	commitDelay := fs.Duration("commit-delay", 0, "delay before every write is applied, whether or not its client waits")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -72,6 +73,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		fake.AddAccount(id, secret)
 	}
 	fake.SetLatency(*latency)
+	fake.SetCommitDelay(*commitDelay)
 
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
@@ -79,7 +81,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	srv := &http.Server{Handler: fake, ReadHeaderTimeout: 10 * time.Second}
 	slog.New(slog.NewTextHandler(stderr, nil)).Info("fakerazorpay listening",
-		"addr", ln.Addr().String(), "accounts", len(accounts), "latency", *latency)
+		"addr", ln.Addr().String(), "accounts", len(accounts), "latency", *latency, "commit_delay", *commitDelay)
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

@@ -66,9 +66,12 @@ func TestRun(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 
+	const commitDelay = 200 * time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"-listen", addr, "-keys", "rzp_test_C:secretC"}, io.Discard) }()
+	go func() {
+		done <- run(ctx, []string{"-listen", addr, "-keys", "rzp_test_C:secretC", "-commit-delay", commitDelay.String()}, io.Discard)
+	}()
 
 	status := func(key, secret string) int {
 		req, _ := http.NewRequest("GET", "http://"+addr+"/v1/payments/qr_codes", nil)
@@ -90,6 +93,21 @@ func TestRun(t *testing.T) {
 	}
 	if got, want := status("rzp_test_A", "secretA"), http.StatusUnauthorized; got != want {
 		t.Errorf("status for unlisted seeded A = %d, want %d", got, want)
+	}
+
+	req, _ := http.NewRequest("POST", "http://"+addr+"/v1/payments/qr_codes", strings.NewReader(`{"type":"upi_qr","usage":"single_use"}`))
+	req.SetBasicAuth("rzp_test_C", "secretC")
+	began := time.Now()
+	if resp, err := http.DefaultClient.Do(req); err != nil {
+		t.Errorf("creating a QR code: %v", err)
+	} else {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("creating a QR code: status %d, want 200", resp.StatusCode)
+		}
+	}
+	if elapsed := time.Since(began); elapsed < commitDelay {
+		t.Errorf("creating a QR code took %v, want at least -commit-delay %v", elapsed, commitDelay)
 	}
 
 	cancel()

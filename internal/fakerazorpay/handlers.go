@@ -24,7 +24,7 @@ type handler func(acct *account, id string, query url.Values, body []byte) respo
 type endpoint map[string]handler
 
 var (
-	qrCodesEndpoint     = endpoint{http.MethodGet: listQRCodes}
+	qrCodesEndpoint     = endpoint{http.MethodGet: listQRCodes, http.MethodPost: createQRCode}
 	qrCodeEndpoint      = endpoint{http.MethodGet: getQRCode, http.MethodPatch: patchQRCode}
 	paymentLinkEndpoint = endpoint{http.MethodGet: getPaymentLink}
 	paymentEndpoint     = endpoint{http.MethodGet: getPayment}
@@ -267,10 +267,15 @@ func createOrder(_ *account, _ string, _ url.Values, body []byte) response {
 // newID returns prefix followed by 14 random letters and digits, the form
 // of Razorpay's ids.
 func newID(prefix string) string {
+	return prefix + randomBase62(14)
+}
+
+// randomBase62 returns n random ASCII letters and digits.
+func randomBase62(n int) string {
 	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-	b := []byte(prefix)
-	for range 14 {
-		b = append(b, alphabet[rand.IntN(len(alphabet))])
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = alphabet[rand.IntN(len(alphabet))]
 	}
 	return string(b)
 }

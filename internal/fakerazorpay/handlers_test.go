@@ -83,7 +83,7 @@ func TestRoutingErrors(t *testing.T) {
 		{"GET orders", "GET", "/v1/orders", http.StatusMethodNotAllowed,
 			"The requested method GET is not allowed for this URL.", "POST"},
 		{"DELETE QR codes", "DELETE", "/v1/payments/qr_codes/", http.StatusMethodNotAllowed,
-			"The requested method DELETE is not allowed for this URL.", "GET"},
+			"The requested method DELETE is not allowed for this URL.", "GET, POST"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {

@@ -77,27 +77,43 @@ func badRequest(description, field string) response {
 }
 
 // write sends resp, gzip-compressed when the client accepts it, with extra
-// added last so that it can override the fake's own headers.
-func (resp response) write(w http.ResponseWriter, r *http.Request, extra map[string]string) {
+// added last so that it can override the fake's own headers. f garbles the
+// body if resp is a success.
+func (resp response) write(w http.ResponseWriter, r *http.Request, extra map[string]string, f BodyFault) {
+	if resp.status < 200 || resp.status > 299 {
+		f = BodyFault{}
+	}
+	body, contentType := resp.body, "application/json; charset=UTF-8"
+	if f.HTML {
+		body, contentType = []byte(htmlPage), "text/html; charset=UTF-8"
+	}
+	if f.Truncate {
+		body = cut(body, f.TruncateBytes)
+	}
 	h := w.Header()
 	for k, vs := range resp.header {
 		h[k] = vs
 	}
-	h.Set("Content-Type", "application/json; charset=UTF-8")
+	h.Set("Content-Type", contentType)
 	// The representation depends on Accept-Encoding whichever coding is
 	// chosen, so Vary goes on identity responses too (RFC 9110, 12.5.5).
 	h.Set("Vary", "Accept-Encoding")
-	body := resp.body
 	if acceptsGzip(r.Header.Values("Accept-Encoding")) {
 		body = gzipBytes(body)
 		h.Set("Content-Encoding", "gzip")
 	}
-	h.Set("Content-Length", strconv.Itoa(len(body)))
+	if !f.CloseDelimited {
+		h.Set("Content-Length", strconv.Itoa(len(body)))
+	}
 	for k, v := range extra {
 		h.Set(k, v)
 	}
+	if f.CloseDelimited {
+		writeCloseDelimited(w, r, resp.status, body, f)
+		return
+	}
 	w.WriteHeader(resp.status)
-	w.Write(body) // The client may be gone; there is no one to tell.
+	writeBody(r.Context(), w, http.NewResponseController(w).Flush, body, f)
 }
 
 // gzipBytes returns b gzip-compressed.

@@ -20,23 +20,45 @@ const maxBody = 1 << 20
 // concurrent use. The zero Server has no accounts, so it answers every
 // request with 401; New returns one seeded with the documents' entities.
 type Server struct {
-	mu       sync.Mutex // guards every field below; never held while waiting or writing
-	accounts map[string]*account
-	latency  time.Duration
-	fault    Fault
-	header   map[string]string // extra response headers, by canonical key
-	requests []Request
-	counts   map[string]int // by countKey(method, path)
+	mu          sync.Mutex // guards every field below; never held while waiting or writing
+	accounts    map[string]*account
+	latency     time.Duration
+	commitDelay time.Duration
+	fault       Fault
+	bodyFault   BodyFault
+	header      map[string]string // extra response headers, by canonical key
+	requests    []Request
+	counts      map[string]int // by countKey(method, path)
+	pending     int            // delayed writes not yet committed
+	committed   chan struct{}  // closed when a delayed write commits; nil when none is pending
 }
 
 // Fault makes the Server misbehave. The zero Fault means healthy.
 type Fault struct {
 	// Status, when nonzero, is the HTTP status of every response, each with
-	// a Razorpay SERVER_ERROR body, whatever the request.
+	// a Razorpay SERVER_ERROR body, whatever the request. Such a request
+	// changes no state.
 	Status int
 	// Drop, when true, makes the Server close every connection without
-	// writing a response. It takes precedence over Status.
+	// writing a response. It takes precedence over Status. A dropped
+	// request changes no state.
 	Drop bool
+	// Only limits the fault to the requests it matches; its zero value
+	// matches every request.
+	Only Match
+}
+
+// Match selects requests by method and path for Fault.Only and
+// BodyFault.Only. An empty field matches anything.
+type Match struct {
+	Method string // Compared exactly, as HTTP methods are case-sensitive.
+	Path   string // The URL path without the query; a trailing slash is ignored, as by Count.
+}
+
+// matches reports whether m selects r.
+func (m Match) matches(r *http.Request) bool {
+	return (m.Method == "" || m.Method == r.Method) &&
+		(m.Path == "" || trimSlash(m.Path) == trimSlash(r.URL.Path))
 }
 
 // Request is a request the Server received, as recorded on arrival.
@@ -66,19 +88,42 @@ func New() *Server {
 // requesting account's state, and waits for the configured latency between
 // reading that state and writing the response. The wait widens the window
 // in which a gateway could cache a read that a concurrent write has already
-// made stale, which is what the gateway's invalidation tests need.
+// made stale, which is what the gateway's invalidation tests need. A write
+// under a commit delay (see SetCommitDelay) is answered only after it has
+// committed, and the latency follows the commit.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, readErr := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 
 	s.mu.Lock()
 	s.record(r, body)
-	delay, fault, extra := s.latency, s.fault, maps.Clone(s.header)
+	delay, commitDelay, extra := s.latency, s.commitDelay, maps.Clone(s.header)
+	fault, bodyFault := s.fault, s.bodyFault
+	if !fault.Only.matches(r) {
+		fault = Fault{}
+	}
+	if !bodyFault.Only.matches(r) {
+		bodyFault = BodyFault{}
+	}
 	var resp response
-	if !fault.Drop {
+	deferred := false
+	switch {
+	case fault.Drop:
+	case fault.Status != 0:
+		resp = errorResponse(fault.Status, codeServerError, msgServerError, "")
+	case commitDelay > 0 && isWrite(r):
+		deferred = true
+		s.beginCommit()
+	default:
 		resp = s.respond(r, body, readErr)
 	}
 	s.mu.Unlock()
 
+	if deferred {
+		var ok bool
+		if resp, ok = s.commitAfter(commitDelay, r, body, readErr); !ok {
+			return // The client has gone; the write commits all the same.
+		}
+	}
 	if !wait(r.Context(), delay) {
 		return // The client has gone.
 	}
@@ -86,14 +131,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		drop(w)
 		return
 	}
-	resp.write(w, r, extra)
+	resp.write(w, r, extra, bodyFault)
 }
 
-// respond computes the answer to r. s.mu must be held.
+// respond computes the answer to r, applying it to the state if r is a
+// write. s.mu must be held.
 func (s *Server) respond(r *http.Request, body []byte, readErr error) response {
-	if s.fault.Status != 0 {
-		return errorResponse(s.fault.Status, codeServerError, msgServerError, "")
-	}
 	acct, resp, ok := s.authenticate(r)
 	if !ok {
 		return resp
@@ -144,10 +187,15 @@ func (s *Server) record(r *http.Request, body []byte) {
 // countKey is the key of Server.counts: the method and the path without a
 // trailing slash, so /v1/payments/x and /v1/payments/x/ count together.
 func countKey(method, path string) string {
+	return method + " " + trimSlash(path)
+}
+
+// trimSlash returns path without its trailing slash, unless path is "/".
+func trimSlash(path string) string {
 	if len(path) > 1 {
-		path = strings.TrimSuffix(path, "/")
+		return strings.TrimSuffix(path, "/")
 	}
-	return method + " " + path
+	return path
 }
 
 // wait sleeps for d and reports whether it did so before ctx was done.
@@ -275,9 +323,9 @@ func (s *Server) SetLatency(d time.Duration) {
 	s.latency = d
 }
 
-// SetFault makes every later request fail as f says; the zero Fault
-// restores normal service. It panics if f.Status is nonzero but not a final
-// HTTP status code (200 to 599).
+// SetFault makes every later request that f.Only matches fail as f says;
+// the zero Fault restores normal service. It panics if f.Status is nonzero
+// but not a final HTTP status code (200 to 599).
 func (s *Server) SetFault(f Fault) {
 	if f.Status != 0 && (f.Status < 200 || f.Status > 599) {
 		panic("fakerazorpay: invalid fault status")

@@ -440,7 +440,7 @@ func TestConcurrentUse(t *testing.T) {
 	s, ts := start(t)
 	const path = "/v1/payments/qr_codes/qr_HMsgvioW64f0vh"
 	var wg sync.WaitGroup
-	errs := make(chan error, 40)
+	errs := make(chan error, 60)
 	for i := range 20 {
 		wg.Go(func() {
 			body := `{"notes":{"i":"` + strings.Repeat("x", i) + `"}}`
@@ -455,15 +455,27 @@ func TestConcurrentUse(t *testing.T) {
 			s.QRNotes("rzp_test_A", "qr_HMsgvioW64f0vh")
 			s.Requests()
 			s.SetLatency(time.Microsecond)
+			s.SetCommitDelay(time.Duration(i%2) * time.Millisecond)
+			s.SetBodyFault(BodyFault{Truncate: i%3 == 0})
+			s.PendingCommits()
+		})
+		wg.Go(func() {
+			if _, err := send(ts, call{method: "POST", path: "/v1/payments/qr_codes", auth: authA, body: docCreateQRBody}); err != nil {
+				errs <- err
+			}
 		})
 	}
 	wg.Wait()
+	s.WaitCommits()
 	close(errs)
 	for err := range errs {
 		t.Error(err)
 	}
 	if got, want := s.Count("PATCH", path), 20; got != want {
 		t.Errorf("Count(PATCH) = %d, want %d", got, want)
+	}
+	if got, want := qrCount(s, "rzp_test_A"), 22; got != want {
+		t.Errorf("account A has %d QR codes, want %d", got, want)
 	}
 }
 
