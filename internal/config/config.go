@@ -24,6 +24,24 @@ type Config struct {
 	// ShutdownTimeout bounds how long in-flight requests may drain after
 	// SIGTERM; 30s by default. It must be positive.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	// ShutdownDelay is how long the gateway keeps serving after SIGTERM,
+	// with /readyz failing and every response carrying Connection: close,
+	// before it closes its listener and drains, so that load balancers and
+	// keep-alive clients move off first; 5s by default, zero or more.
+	ShutdownDelay Duration `yaml:"shutdown_delay"`
+	// ReadHeaderTimeout bounds reading a request's headers; 10s by default.
+	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
+	// ReadTimeout bounds reading a whole request, body included; 60s by
+	// default.
+	ReadTimeout Duration `yaml:"read_timeout"`
+	// WriteTimeout bounds writing a response, counted from the end of the
+	// request's headers. Zero, the default, means upstream.timeout plus
+	// 30s; when set it must be at least upstream.timeout, or the gateway
+	// would cut responses Razorpay is still sending.
+	WriteTimeout Duration `yaml:"write_timeout"`
+	// IdleTimeout bounds how long a keep-alive connection waits for its
+	// next request; 120s by default.
+	IdleTimeout Duration `yaml:"idle_timeout"`
 	// MaxBodyBytes is the largest request body accepted; larger bodies get
 	// 413. It is 1MiB by default and must be positive.
 	MaxBodyBytes ByteSize `yaml:"max_body_bytes"`
@@ -97,6 +115,12 @@ type Cache struct {
 	KeySecret string `yaml:"key_secret"`
 	// TTL sets the freshness lifetime per resource.
 	TTL TTL `yaml:"ttl"`
+	// WriteHold is how long, after a write whose outcome is unknown (a
+	// timeout, a dropped connection, a 5xx), nothing tagged with the ids it
+	// touches is stored, since Razorpay may still commit it. Zero, the
+	// default, means upstream.timeout plus one minute; when set it must be
+	// at least upstream.timeout.
+	WriteHold Duration `yaml:"write_hold"`
 }
 
 // TTL sets how long each kind of Razorpay resource stays fresh in the cache.
@@ -150,6 +174,10 @@ type Redis struct {
 	KeyPrefix string `yaml:"key_prefix"`
 	// Breaker stops calling Redis while it is failing.
 	Breaker RedisBreaker `yaml:"breaker"`
+	// UnreadyAfter makes /readyz fail once Redis has been unusable for this
+	// long. Zero, the default, means never: without Redis the gateway still
+	// serves, from Razorpay.
+	UnreadyAfter Duration `yaml:"unready_after"`
 	// NearCache keeps a small in-process copy of hot Redis entries.
 	NearCache NearCache `yaml:"near_cache"`
 }
@@ -163,6 +191,10 @@ type RedisBreaker struct {
 	// OpenTimeout is how long the breaker stays open before one probe; 1s by
 	// default.
 	OpenTimeout Duration `yaml:"open_timeout"`
+	// MaxOpenTimeout caps the wait between probes, which doubles after each
+	// failed probe while Redis stays down; 30s by default, at least
+	// OpenTimeout.
+	MaxOpenTimeout Duration `yaml:"max_open_timeout"`
 }
 
 // NearCache configures the in-process cache in front of Redis, kept coherent
@@ -181,11 +213,15 @@ type NearCache struct {
 // Default returns the configuration used when nothing is set. It validates.
 func Default() Config {
 	return Config{
-		Listen:          ":8080",
-		AdminListen:     ":9090",
-		ShutdownTimeout: Duration(30 * time.Second),
-		MaxBodyBytes:    1 * MiB,
-		Log:             Log{Level: "info"},
+		Listen:            ":8080",
+		AdminListen:       ":9090",
+		ShutdownTimeout:   Duration(30 * time.Second),
+		ShutdownDelay:     Duration(5 * time.Second),
+		ReadHeaderTimeout: Duration(10 * time.Second),
+		ReadTimeout:       Duration(60 * time.Second),
+		IdleTimeout:       Duration(120 * time.Second),
+		MaxBodyBytes:      1 * MiB,
+		Log:               Log{Level: "info"},
 		Upstream: Upstream{
 			URL:                   "https://api.razorpay.com",
 			DialTimeout:           Duration(5 * time.Second),
@@ -210,10 +246,26 @@ func Default() Config {
 			ReadTimeout:  Duration(100 * time.Millisecond),
 			WriteTimeout: Duration(100 * time.Millisecond),
 			KeyPrefix:    "rzpgate:",
-			Breaker:      RedisBreaker{Failures: 3, OpenTimeout: Duration(time.Second)},
+			Breaker:      RedisBreaker{Failures: 3, OpenTimeout: Duration(time.Second), MaxOpenTimeout: Duration(30 * time.Second)},
 			NearCache:    NearCache{MaxBytes: 16 * MiB, TTL: Duration(time.Second)},
 		},
 	}
+}
+
+// EffectiveWriteTimeout is WriteTimeout, or its default when zero.
+func (c Config) EffectiveWriteTimeout() time.Duration {
+	if c.WriteTimeout > 0 {
+		return c.WriteTimeout.D()
+	}
+	return c.Upstream.Timeout.D() + 30*time.Second
+}
+
+// EffectiveWriteHold is Cache.WriteHold, or its default when zero.
+func (c Config) EffectiveWriteHold() time.Duration {
+	if c.Cache.WriteHold > 0 {
+		return c.Cache.WriteHold.D()
+	}
+	return c.Upstream.Timeout.D() + time.Minute
 }
 
 // Load returns Default overlaid with the YAML file at path, unless path is

@@ -43,7 +43,7 @@ redis:
 `, want: func(c *Config) {
 			r := &c.Redis
 			r.URL, r.Addrs, r.Cluster, r.PoolSize, r.KeyPrefix = "rediss://user:pw@r1:6380/2", []string{"r2:6380", "r3:6380"}, true, 50, "gw:"
-			r.Breaker = RedisBreaker{Failures: 5, OpenTimeout: Duration(2 * time.Second)}
+			r.Breaker = RedisBreaker{Failures: 5, OpenTimeout: Duration(2 * time.Second), MaxOpenTimeout: Duration(30 * time.Second)}
 			r.NearCache = NearCache{Enabled: true, MaxBytes: 1000000, TTL: Duration(500 * time.Millisecond)}
 		}},
 		{desc: "empty addrs is nil", in: "redis: {addrs: []}\n", want: func(*Config) {}},

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // Limits enforced by Validate.
@@ -57,8 +59,30 @@ func (c Config) validateServer() error {
 	if c.Listen == c.AdminListen && !strings.HasSuffix(c.Listen, ":0") {
 		return fmt.Errorf("admin_listen: must differ from listen")
 	}
-	if err := positive("shutdown_timeout", c.ShutdownTimeout); err != nil {
-		return err
+	for _, d := range []struct {
+		field string
+		v     Duration
+	}{
+		{"shutdown_timeout", c.ShutdownTimeout},
+		{"read_header_timeout", c.ReadHeaderTimeout},
+		{"read_timeout", c.ReadTimeout},
+		{"idle_timeout", c.IdleTimeout},
+	} {
+		if err := positive(d.field, d.v); err != nil {
+			return err
+		}
+	}
+	switch {
+	case c.ShutdownDelay < 0:
+		return fmt.Errorf("shutdown_delay: must not be negative, got %s", c.ShutdownDelay)
+	case c.WriteTimeout < 0:
+		return fmt.Errorf("write_timeout: must not be negative, got %s", c.WriteTimeout)
+	case c.WriteTimeout > 0 && c.WriteTimeout < c.Upstream.Timeout:
+		return fmt.Errorf("write_timeout: must be at least upstream.timeout (%s), or 0 for upstream.timeout + 30s; got %s", c.Upstream.Timeout, c.WriteTimeout)
+	case c.Cache.WriteHold < 0:
+		return fmt.Errorf("cache.write_hold: must not be negative, got %s", c.Cache.WriteHold)
+	case c.Cache.WriteHold > 0 && c.Cache.WriteHold < c.Upstream.Timeout:
+		return fmt.Errorf("cache.write_hold: must be at least upstream.timeout (%s), or 0 for upstream.timeout + 1m; got %s", c.Upstream.Timeout, c.Cache.WriteHold)
 	}
 	if c.MaxBodyBytes <= 0 {
 		return fmt.Errorf("max_body_bytes: must be positive, got %d", c.MaxBodyBytes)
@@ -175,6 +199,10 @@ func (r Redis) validate() error {
 		return fmt.Errorf("redis.key_prefix: must not contain whitespace")
 	case r.Breaker.Failures < 1:
 		return fmt.Errorf("redis.breaker.failures: must be at least 1, got %d", r.Breaker.Failures)
+	case r.Breaker.MaxOpenTimeout < r.Breaker.OpenTimeout:
+		return fmt.Errorf("redis.breaker.max_open_timeout: must be at least redis.breaker.open_timeout (%s), got %s", r.Breaker.OpenTimeout, r.Breaker.MaxOpenTimeout)
+	case r.UnreadyAfter < 0:
+		return fmt.Errorf("redis.unready_after: must not be negative, got %s", r.UnreadyAfter)
 	case r.NearCache.MaxBytes <= 0:
 		return fmt.Errorf("redis.near_cache.max_bytes: must be positive, got %d", r.NearCache.MaxBytes)
 	case r.NearCache.TTL.D() > maxNearCacheTTL:
@@ -213,6 +241,12 @@ func (r Redis) validateURL() error {
 		return fmt.Errorf("redis.url: must have a host")
 	case u.Fragment != "" || strings.Contains(r.URL, "#"):
 		return fmt.Errorf("redis.url: must not have a fragment")
+	}
+	// Startup builds the client with go-redis's own parser, which also reads
+	// query options (dial_timeout=..., pool_size=...): what passes here must
+	// pass there. Its errors quote the URL, password included: never wrap.
+	if _, err := redis.ParseURL(r.URL); err != nil {
+		return fmt.Errorf("redis.url: cannot be parsed as a Redis URL (check its port, path and query options)")
 	}
 	if db := strings.TrimPrefix(u.Path, "/"); db != "" {
 		n, err := strconv.Atoi(db)
