@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/rzpgate/rzpgate/internal/cache"
 )
@@ -17,14 +21,20 @@ import (
 // fillResult is the outcome of one upstream fetch, shared read-only by every
 // request coalesced into it.
 type fillResult struct {
-	origin   *http.Request // the request that started the fetch
-	hit      *cache.Entry  // set when the re-check found a stored entry
-	status   int
-	header   http.Header
-	body     []byte
-	stored   bool
-	detail   string // RFC 9211 detail when the response was not stored
-	tooLarge bool   // the body exceeded MaxEntryBytes: each request refetches
+	origin *http.Request // the request that started the fetch
+	hit    *cache.Entry  // set when the re-check found a stored entry
+	status int
+	header http.Header
+	body   []byte
+	stored bool
+	detail string // RFC 9211 detail when the response was not stored
+
+	// tooLarge is set when the body exceeded MaxEntryBytes. Then stream
+	// holds the whole body for origin alone, which must call release once
+	// done with it; every other request fetches its own copy.
+	tooLarge bool
+	stream   io.Reader
+	release  func()
 }
 
 // fill answers a miss from an upstream fetch that concurrent misses of the
@@ -33,7 +43,7 @@ func (h *Handler) fill(w http.ResponseWriter, r *http.Request, rt route, entity,
 	fence, err := h.store.Fence(r.Context())
 	canStore := err == nil
 	if err != nil {
-		h.storeFailed("fence", err)
+		h.storeFailed(r.Context(), "fence", err)
 	}
 	// The flight key carries both purge counters: requests that arrive after
 	// a purge start a new fetch instead of joining one that may predate it.
@@ -57,6 +67,13 @@ func (h *Handler) fill(w http.ResponseWriter, r *http.Request, rt route, entity,
 	case v := <-ch:
 		res = v.Val.(*fillResult)
 	case <-r.Context().Done():
+		// A stream kept for this request would hold its upstream
+		// connection until the timeout: release it as soon as it comes.
+		go func() {
+			if res := (<-ch).Val.(*fillResult); res.origin == r && res.release != nil {
+				res.release()
+			}
+		}()
 		return statusClientClosed, outcomeMiss
 	}
 	if res.hit != nil {
@@ -75,9 +92,12 @@ func (h *Handler) fill(w http.ResponseWriter, r *http.Request, rt route, entity,
 		outcome = outcomeCollapsed
 	}
 	if res.tooLarge {
-		// Nothing was kept to share: each request streams its own copy.
-		w.Header()["Cache-Status"] = fwdStatus(fwd, 0, false, false, "too-large")
-		return h.passthrough(w, r), outcome
+		w.Header()["Cache-Status"] = fwdStatus(fwd, res.status, false, false, "too-large")
+		if collapsed {
+			// Nothing was kept to share: this request fetches its own copy.
+			return h.passthrough(w, r), outcome
+		}
+		return h.writeStream(w, res), outcome
 	}
 	hdr := w.Header()
 	for k, v := range res.header {
@@ -87,6 +107,25 @@ func (h *Handler) fill(w http.ResponseWriter, r *http.Request, rt route, entity,
 	w.WriteHeader(res.status)
 	w.Write(res.body)
 	return res.status, outcome
+}
+
+// writeStream answers the request that started a fetch whose body was too
+// large to keep, from that same fetch (issue #6: never fetch twice for one
+// request). A body that fails midway aborts the response, so that the
+// client cannot take a cut body for a whole one.
+func (h *Handler) writeStream(w http.ResponseWriter, res *fillResult) int {
+	defer res.release()
+	hdr := w.Header()
+	for k, v := range res.header {
+		hdr[k] = v
+	}
+	w.WriteHeader(res.status)
+	buf := copyBuffers.Get()
+	defer copyBuffers.Put(buf)
+	if _, err := io.CopyBuffer(struct{ io.Writer }{w}, res.stream, buf); err != nil {
+		panic(http.ErrAbortHandler)
+	}
+	return res.status
 }
 
 // fetchFill fetches from the upstream for a flight and offers a successful
@@ -99,47 +138,56 @@ func (h *Handler) fetchFill(r *http.Request, rt route, entity, key string, fence
 	// outlive the client, and it must not carry the server's context key, or
 	// ReverseProxy would panic on a body copy error instead of returning.
 	ctx, cancel := context.WithTimeout(context.WithValue(context.Background(), captureKey{}, c), h.timeout)
-	defer cancel()
 
 	if !refresh {
 		// Re-check the cache inside the flight: a flight for this key that
 		// finished between this request's miss and the start of this one has
 		// just stored the entry, and fetching again would be wasted.
 		if e, err := h.store.Get(ctx, key); err == nil {
+			cancel()
 			return &fillResult{origin: r, hit: e}
 		}
 	}
 
 	h.fetch.ServeHTTP(c, r.Clone(ctx))
+	if c.stream != nil {
+		h.metrics.fills.WithLabelValues(rt.String(), "uncacheable").Inc()
+		return &fillResult{origin: r, status: c.status, header: c.header, tooLarge: true, stream: c.stream,
+			release: func() { c.stream.Close(); cancel() }}
+	}
+	defer cancel()
 	received := h.clock()
-	res := &fillResult{origin: r, status: c.status, header: c.header, body: c.body, tooLarge: c.overflow}
-	if res.tooLarge {
-		h.metrics.fills.WithLabelValues(rt.String(), "uncacheable").Inc()
-		return res
-	}
+	res := &fillResult{origin: r, status: c.status, header: c.header, body: c.body}
 	c.header["Content-Length"] = []string{strconv.Itoa(len(c.body))}
-	if c.status != http.StatusOK || !storableResponse(c.header) || c.header.Get("Content-Encoding") != "" {
+	if c.status != http.StatusOK {
 		h.metrics.fills.WithLabelValues(rt.String(), "uncacheable").Inc()
 		return res
 	}
-	tags, ok := extractTags([]string{entity}, c.body)
-	if !ok {
-		res.detail = "too-many-ids"
-		h.metrics.fills.WithLabelValues(rt.String(), "uncacheable").Inc()
-		return res
+	ttl, why := h.lifetime(c, rt, received)
+	if why == "" {
+		if tags, ok := extractTags([]string{entity}, c.body); ok {
+			return h.store1(ctx, res, rt, key, fence, canStore, &cache.Entry{
+				Status:   http.StatusOK,
+				Header:   replayHeader(c.header),
+				Body:     c.body,
+				Tags:     tags,
+				StoredAt: received,
+				TTL:      ttl,
+			})
+		}
+		why = "too-many-ids"
 	}
+	res.detail = why
+	h.metrics.fills.WithLabelValues(rt.String(), "uncacheable").Inc()
+	return res
+}
+
+// store1 offers one fill's entry to the store and notes the result in res.
+func (h *Handler) store1(ctx context.Context, res *fillResult, rt route, key string, fence cache.Fence, canStore bool, e *cache.Entry) *fillResult {
 	if !canStore {
 		res.detail = "store-unavailable"
 		h.metrics.fills.WithLabelValues(rt.String(), "error").Inc()
 		return res
-	}
-	e := &cache.Entry{
-		Status:   http.StatusOK,
-		Header:   replayHeader(c.header),
-		Body:     c.body,
-		Tags:     tags,
-		StoredAt: received,
-		TTL:      h.ttl[rt],
 	}
 	switch err := h.store.Set(ctx, key, e, fence); {
 	case err == nil:
@@ -148,12 +196,43 @@ func (h *Handler) fetchFill(r *http.Request, rt route, entity, key string, fence
 	case errors.Is(err, cache.ErrFenced):
 		res.detail = "fenced"
 		h.metrics.fills.WithLabelValues(rt.String(), "fenced").Inc()
+	case errors.Is(err, cache.ErrHeld):
+		res.detail = "held"
+		h.metrics.fills.WithLabelValues(rt.String(), "held").Inc()
 	default:
 		res.detail = "store-unavailable"
 		h.metrics.fills.WithLabelValues(rt.String(), "error").Inc()
-		h.storeFailed("set", err)
+		h.storeFailed(ctx, "set", err)
 	}
 	return res
+}
+
+// lifetime returns how long a fill's 200 may be stored: the route's TTL,
+// capped by the upstream's own freshness directives. It returns a reason
+// (an RFC 9211 detail) instead when the response must not be stored: only
+// a whole body (issue #6: framed by Content-Length, chunked encoding or
+// HTTP/2) that is a JSON object, as every cacheable route returns, is kept.
+func (h *Handler) lifetime(c *capture, rt route, now time.Time) (time.Duration, string) {
+	switch {
+	case c.header.Get("Content-Encoding") != "":
+		return 0, "encoded"
+	case !c.framed:
+		return 0, "incomplete"
+	case !isJSONObject(c.header, c.body):
+		return 0, "not-json"
+	}
+	return responseLifetime(c.header, h.ttl[rt], now)
+}
+
+// isJSONObject reports whether a response is declared JSON and its body
+// parses as one JSON object.
+func isJSONObject(h http.Header, body []byte) bool {
+	mt, _, err := mime.ParseMediaType(h.Get("Content-Type"))
+	if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+		return false
+	}
+	b := bytes.TrimLeft(body, " \t\r\n")
+	return len(b) > 0 && b[0] == '{' && json.Valid(b)
 }
 
 // replayHeader returns the headers of an upstream response worth replaying
@@ -173,19 +252,24 @@ type captureKey struct{}
 // readFill is the fill proxy's ModifyResponse: it reads the whole upstream
 // body into the fill's capture before ReverseProxy copies anything, so that a
 // body cut short by the upstream becomes an error (a 502 from the
-// ErrorHandler) rather than a truncated response that could be stored.
+// ErrorHandler) rather than a truncated response that could be stored. A
+// body larger than the capture's limit is kept open as a stream instead,
+// for the request that started the fill.
 func readFill(resp *http.Response) error {
 	c, ok := resp.Request.Context().Value(captureKey{}).(*capture)
 	if !ok {
 		return nil
 	}
-	defer resp.Body.Close()
+	// A body is whole only if its framing says where it ends: a
+	// close-delimited HTTP/1 body cut short looks complete (issue #6).
+	c.framed = resp.ProtoMajor >= 2 || resp.ContentLength >= 0 || slices.Contains(resp.TransferEncoding, "chunked")
 	var r io.Reader = resp.Body
 	if ce := resp.Header.Get("Content-Encoding"); strings.EqualFold(ce, "gzip") {
 		// Asked for identity, the upstream compressed anyway: decode it,
 		// so what is stored and shared suits every client.
 		zr, err := gzip.NewReader(resp.Body)
 		if err != nil {
+			resp.Body.Close()
 			return fmt.Errorf("reading upstream gzip body: %w", err)
 		}
 		r = zr
@@ -194,15 +278,23 @@ func readFill(resp *http.Response) error {
 	}
 	body, err := io.ReadAll(io.LimitReader(r, int64(c.limit)+1))
 	if err != nil {
+		resp.Body.Close()
 		return fmt.Errorf("reading upstream body: %w", err)
 	}
 	if len(body) > c.limit {
-		c.overflow = true
+		c.stream = readCloser{io.MultiReader(bytes.NewReader(body), r), resp.Body}
 	} else {
 		c.body = body
+		resp.Body.Close()
 	}
 	resp.Body = http.NoBody
 	return nil
+}
+
+// readCloser reads from one reader and closes another.
+type readCloser struct {
+	io.Reader
+	io.Closer
 }
 
 func newGzipReader(b []byte) (io.Reader, error) {

@@ -3,6 +3,7 @@
 package proxy
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
@@ -45,8 +46,14 @@ type Config struct {
 	// MaxEntryBytes bounds a cacheable response body; larger ones are passed
 	// through uncached. Zero means 1 MiB.
 	MaxEntryBytes int64
-	// UpstreamTimeout bounds one upstream exchange. Zero means 60 s.
+	// UpstreamTimeout bounds every upstream exchange, body included. Zero
+	// means 60 s.
 	UpstreamTimeout time.Duration
+	// WriteHold is how long entries tagged by a write whose outcome is
+	// unknown (a timeout, a dropped connection, a 5xx) are neither served
+	// nor stored, since Razorpay may still commit it. Zero means
+	// UpstreamTimeout plus one minute.
+	WriteHold time.Duration
 	// Logger receives one line per request and the gateway's warnings; nil
 	// discards them.
 	Logger *slog.Logger
@@ -72,13 +79,15 @@ type Handler struct {
 	maxBody  int64
 	maxEntry int64
 	timeout  time.Duration
-	log      *slog.Logger
+	// writeHold is Config.WriteHold.
+	writeHold time.Duration
+	log       *slog.Logger
 	metrics  *metrics
 	clock    func() time.Time
 
 	pass  *httputil.ReverseProxy // pass-through, unchanged
 	fetch *httputil.ReverseProxy // cache fills: identity body read whole
-	patch *httputil.ReverseProxy // QR code PATCH: identity body, then purge
+	write *httputil.ReverseProxy // writes: identity body, then purge
 
 	flights singleflight.Group
 	// purges counts this process's purges. It is part of every flight key,
@@ -124,6 +133,7 @@ func New(cfg Config) (*Handler, error) {
 		metrics:  newMetrics(cfg.Registerer),
 		clock:    cfg.Clock,
 	}
+	h.writeHold = orDefault(cfg.WriteHold, h.timeout+time.Minute)
 	h.ttl[routePayment] = orDefault(cfg.TTL.Payments, 10*time.Second)
 	h.ttl[routePaymentLink] = orDefault(cfg.TTL.PaymentLinks, 30*time.Second)
 	h.ttl[routeQRCodes] = orDefault(cfg.TTL.QRCodes, 30*time.Second)
@@ -141,9 +151,9 @@ func New(cfg Config) (*Handler, error) {
 		}
 	}
 	h.fetch.ModifyResponse = readFill
-	h.patch = newReverseProxy(cfg.Upstream, cfg.Transport, true, cfg.Logger)
-	h.patch.ModifyResponse = h.afterPatch
-	h.patch.ErrorHandler = h.patchFailed
+	h.write = newReverseProxy(cfg.Upstream, cfg.Transport, true, cfg.Logger)
+	h.write.ModifyResponse = h.afterWrite
+	h.write.ErrorHandler = h.writeFailed
 	return h, nil
 }
 
@@ -160,8 +170,9 @@ func orDefault[T int64 | time.Duration](v, def T) T {
 	return v
 }
 
-// ServeHTTP routes a request: a cacheable GET goes through the cache, a QR
-// code PATCH is forwarded and then purges, anything else passes through.
+// ServeHTTP routes a request: a cacheable GET goes through the cache, a
+// write is forwarded and then purges what it changed, anything else passes
+// through.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := h.clock()
 	id := requestID(r)
@@ -169,39 +180,67 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r.Header["X-Request-Id"] = []string{id} // forwarded upstream
 
 	rt, entity := match(r)
-	var status int
 	outcome := outcomeNone
+	defer func() {
+		// ReverseProxy aborts the response (panics with ErrAbortHandler)
+		// when the upstream fails or the client goes away after it began.
+		// Such a request is logged and counted too, then the abort goes on
+		// (issue #6).
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				status, reason := http.StatusBadGateway, "upstream_aborted"
+				if r.Context().Err() != nil {
+					status, reason = statusClientClosed, "client_gone"
+				}
+				h.record(r, id, rt, outcome, status, start, reason)
+			}
+			panic(p)
+		}
+	}()
+
+	var status int
 	switch {
 	case r.ContentLength > h.maxBody:
-		status = http.StatusRequestEntityTooLarge
 		if rt.cacheable() {
 			w.Header()["Cache-Status"] = statusBypass
 		}
-		writeError(w, status, codeBadRequest, "The request body is larger than "+strconv.FormatInt(h.maxBody, 10)+" bytes.")
+		status = tooLargeError(w, h.maxBody)
 	case rt.cacheable():
 		status, outcome = h.serveCached(w, r, rt, entity, start)
 	default:
 		if r.Body != nil && r.Body != http.NoBody {
 			r.Body = http.MaxBytesReader(w, r.Body, h.maxBody)
 		}
-		if rt == routeQRWrite {
-			status = h.serveQRWrite(w, r, entity)
+		if rt.write() {
+			status = h.serveWrite(w, r)
 		} else {
 			status = h.passthrough(w, r)
 		}
 	}
+	h.record(r, id, rt, outcome, status, start, "")
+}
 
+// record counts a request in the metrics and writes its access-log line;
+// abort, if not empty, says why its response was cut off.
+func (h *Handler) record(r *http.Request, id string, rt route, o outcome, status int, start time.Time, abort string) {
 	d := h.clock().Sub(start)
-	h.metrics.observe(rt, outcome, status, d)
-	h.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+	h.metrics.observe(rt, o, status, d)
+	if !h.log.Enabled(r.Context(), slog.LevelInfo) {
+		return
+	}
+	attrs := []slog.Attr{
 		slog.String("request_id", id),
 		slog.String("method", r.Method),
 		slog.String("route", rt.String()),
 		slog.String("path", r.URL.Path),
 		slog.Int("status", status),
-		slog.String("cache", outcome.String()),
+		slog.String("cache", o.String()),
 		slog.Int64("duration_us", d.Microseconds()),
-	)
+	}
+	if abort != "" {
+		attrs = append(attrs, slog.String("abort", abort))
+	}
+	h.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 }
 
 // serveCached answers a GET of a cacheable route: from the cache when a
@@ -250,7 +289,7 @@ func (h *Handler) serveCached(w http.ResponseWriter, r *http.Request, rt route, 
 				return status, outcomeHit
 			}
 		} else if !errors.Is(err, cache.ErrMiss) {
-			h.storeFailed("get", err)
+			h.storeFailed(r.Context(), "get", err)
 		}
 	}
 	return h.fill(w, r, rt, entity, key, dir.noCache)
@@ -271,7 +310,7 @@ func (h *Handler) writeHit(w http.ResponseWriter, r *http.Request, e *cache.Entr
 			for k := range e.Header {
 				delete(hdr, k)
 			}
-			h.storeFailed("decode", err)
+			h.storeFailed(r.Context(), "decode", err)
 			return 0, false
 		}
 		body = plain
@@ -292,17 +331,25 @@ func (h *Handler) bypass(w http.ResponseWriter, r *http.Request) (int, outcome) 
 	return h.passthrough(w, r), outcomeBypass
 }
 
-// passthrough forwards a request unchanged and returns the status written.
+// passthrough forwards a request unchanged, within the upstream timeout,
+// and returns the status written.
 func (h *Handler) passthrough(w http.ResponseWriter, r *http.Request) int {
+	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
+	defer cancel()
 	sw := &statusWriter{ResponseWriter: w}
-	h.pass.ServeHTTP(sw, r)
+	h.pass.ServeHTTP(sw, r.WithContext(ctx))
 	return sw.status
 }
 
 // storeFailed counts a failed store operation; the gateway carries on
 // without the cache. An unavailable store (Redis down, breaker open) is not
-// logged per request: the Guard logs its state changes once each.
-func (h *Handler) storeFailed(op string, err error) {
+// logged per request: the Guard logs its state changes once each. A call
+// cut short because ctx's client went away says nothing about the store and
+// is not counted: the request is logged as the client's abort (499).
+func (h *Handler) storeFailed(ctx context.Context, op string, err error) {
+	if ctx.Err() != nil {
+		return
+	}
 	h.metrics.storeErr.WithLabelValues(op).Inc()
 	if !errors.Is(err, cache.ErrUnavailable) {
 		h.log.Warn("cache store failed", slog.String("op", op), slog.Any("error", err))

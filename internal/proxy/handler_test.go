@@ -452,20 +452,24 @@ func TestMetrics(t *testing.T) {
 	if r := e.do(t, "POST", "/v1/orders", credsA, `{"amount":100,"currency":"INR"}`); r.status != 200 {
 		t.Fatalf("POST /v1/orders: %d %s", r.status, r.body)
 	}
+	if r := e.get(t, "/v1/orders/order_DBJOWzybf0sJbb", credsA); r.status != 404 {
+		t.Fatalf("GET of an unknown URL: %d %s; want 404", r.status, r.body)
+	}
 	tests := []struct {
 		route, cache, code string
 	}{
 		{"payment", "miss", "200"},
 		{"payment", "hit", "200"},
-		{"passthrough", "none", "200"},
+		{"write", "none", "200"},
+		{"passthrough", "none", "404"},
 	}
 	for _, tt := range tests {
 		if got := counter(t, e, "rzpgate_requests_total", "route", tt.route, "cache", tt.cache, "code", tt.code); got != 1 {
 			t.Errorf("requests_total{%s,%s,%s} = %v; want 1", tt.route, tt.cache, tt.code, got)
 		}
 	}
-	if n, err := testutil.GatherAndCount(e.reg, "rzpgate_request_duration_seconds"); err != nil || n != 3 {
-		t.Errorf("duration series = %d, %v; want 3", n, err)
+	if n, err := testutil.GatherAndCount(e.reg, "rzpgate_request_duration_seconds"); err != nil || n != 4 {
+		t.Errorf("duration series = %d, %v; want 4", n, err)
 	}
 }
 

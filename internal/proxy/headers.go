@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // cacheStatusName is the cache's name in Cache-Status (RFC 9211 section 2).
@@ -112,25 +113,89 @@ func parseRequestDirectives(h http.Header) requestDirectives {
 	return d
 }
 
-// storableResponse reports whether an upstream response header allows a
-// shared cache to store it: no Set-Cookie, and no Cache-Control no-store or
-// private (issue #2).
-func storableResponse(h http.Header) bool {
+// responseLifetime returns how long a shared cache may store a response
+// with header h, at most max, as RFC 9111 allows (sections 3, 4.2 and
+// 5.2.2): s-maxage, else max-age, else Expires minus Date, less any Age the
+// upstream reports. It returns a reason (an RFC 9211 detail) instead when
+// the response must not be stored: Set-Cookie; no-store, private or
+// no-cache; a lifetime of zero, or an invalid one (RFC 9111 section 4.2.1
+// encourages treating those as stale); must-revalidate with no explicit
+// lifetime; or a Vary on a header the cache key does not include.
+func responseLifetime(h http.Header, max time.Duration, now time.Time) (time.Duration, string) {
 	if len(h["Set-Cookie"]) > 0 {
-		return false
+		return 0, "set-cookie"
 	}
+	if !varyKeyed(h["Vary"]) {
+		return 0, "vary"
+	}
+	// Repeated directives keep the most restrictive value (section 4.2.1).
+	smaxage, maxage, revalidate := time.Duration(-1), time.Duration(-1), false
 	for _, v := range h["Cache-Control"] {
 		for part := range strings.SplitSeq(v, ",") {
-			name, _, _ := strings.Cut(strings.TrimSpace(part), "=")
-			switch strings.ToLower(name) {
-			case "no-store", "private":
-				return false
+			name, arg, _ := strings.Cut(strings.TrimSpace(part), "=")
+			name = strings.ToLower(strings.TrimSpace(name))
+			switch name {
+			case "no-store", "private", "no-cache":
+				return 0, "cache-control"
+			case "must-revalidate", "proxy-revalidate":
+				revalidate = true
+			case "s-maxage", "max-age":
+				n, err := strconv.ParseUint(strings.Trim(strings.TrimSpace(arg), `"`), 10, 32)
+				if err != nil {
+					return 0, "cache-control"
+				}
+				p := &maxage
+				if name == "s-maxage" {
+					p = &smaxage // a shared cache prefers it (section 5.2.2.10)
+				}
+				if d := time.Duration(n) * time.Second; *p < 0 || d < *p {
+					*p = d
+				}
 			}
 		}
 	}
-	for _, v := range h["Vary"] {
-		if strings.TrimSpace(v) == "*" {
-			return false
+	lifetime, explicit := smaxage, smaxage >= 0
+	if !explicit && maxage >= 0 {
+		lifetime, explicit = maxage, true
+	}
+	if !explicit && len(h["Expires"]) > 0 {
+		exp, err := http.ParseTime(h.Get("Expires"))
+		if err != nil {
+			return 0, "expires" // "0" and other invalid dates mean already expired
+		}
+		date := now
+		if d, err := http.ParseTime(h.Get("Date")); err == nil {
+			date = d
+		}
+		lifetime, explicit = exp.Sub(date), true
+	}
+	if !explicit {
+		if revalidate {
+			return 0, "cache-control"
+		}
+		return max, ""
+	}
+	if age, err := strconv.ParseUint(h.Get("Age"), 10, 32); err == nil {
+		lifetime -= time.Duration(age) * time.Second
+	}
+	if lifetime <= 0 {
+		return 0, "stale"
+	}
+	return min(lifetime, max), ""
+}
+
+// varyKeyed reports whether every header a response's Vary names is one the
+// cache accounts for: Authorization and X-Razorpay-Account are in the key,
+// and Accept-Encoding is negotiated by the gateway itself (fills ask for
+// identity, and hits are encoded for each client). "*" varies on anything.
+func varyKeyed(values []string) bool {
+	for _, v := range values {
+		for part := range strings.SplitSeq(v, ",") {
+			switch strings.ToLower(strings.TrimSpace(part)) {
+			case "", "accept-encoding", "authorization", "x-razorpay-account":
+			default:
+				return false
+			}
 		}
 	}
 	return true

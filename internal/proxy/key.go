@@ -90,7 +90,7 @@ func parseQuery(raw string) ([]param, error) {
 		}
 		name, value, _ := strings.Cut(part, "=")
 		n, err := url.QueryUnescape(name)
-		if err != nil {
+		if err != nil || !plainName(n) {
 			return nil, errBadQuery
 		}
 		v, err := url.QueryUnescape(value)
@@ -100,6 +100,40 @@ func parseQuery(raw string) ([]param, error) {
 		ps = append(ps, param{n, v})
 	}
 	return ps, nil
+}
+
+// plainName reports whether PHP, which Razorpay runs on, reads a query
+// parameter's name as it is written: a base of letters, digits, '_' and '-',
+// then any number of [...] groups. PHP rewrites other names (a.b[] and a b[]
+// both become a_b[], a[b is a_b, text after a closing bracket is dropped),
+// so two different names could reach Razorpay as one; a query with such a
+// name is passed through uncached rather than keyed wrongly (issue #6).
+func plainName(n string) bool {
+	base, groups, _ := strings.Cut(n, "[")
+	if base == "" {
+		return false
+	}
+	for i := 0; i < len(base); i++ {
+		if c := base[i]; !isAlnum(c) && c != '_' && c != '-' {
+			return false
+		}
+	}
+	if len(n) == len(base) {
+		return true
+	}
+	for groups != "" { // each group is "...]" followed by "[" or the end
+		inner, rest, ok := strings.Cut(groups, "]")
+		if !ok || strings.ContainsAny(inner, "[]") {
+			return false
+		}
+		if rest == "" {
+			return true
+		}
+		if groups, ok = strings.CutPrefix(rest, "["); !ok {
+			return false
+		}
+	}
+	return false
 }
 
 // canonicalQuery encodes parameters sorted by base name (the name up to any

@@ -26,7 +26,7 @@ func TestCanonicalQuery(t *testing.T) {
 		{"case of name", "a=1", "A=1", false},
 		{"semicolon is data", "a=1;b=2", "a=1&b=2", false},
 		{"encoded ampersand is data", "a=1%26b%3D2", "a=1&b=2", false},
-		{"encoded equals is data", "a%3Db=c", "a=b%3Dc", false},
+		{"equals in a value", "a=b%3Dc", "a=b=c", true},
 		{"no query vs empty value", "", "a=", false},
 	}
 	for _, tt := range tests {
@@ -52,6 +52,38 @@ func TestParseQueryRejectsBadEscapes(t *testing.T) {
 		if _, err := parseQuery(q); err == nil {
 			t.Errorf("parseQuery(%q) succeeded; want an error", q)
 		}
+	}
+}
+
+func TestParseQueryNames(t *testing.T) {
+	tests := []struct {
+		q  string
+		ok bool
+	}{
+		{"expand[]=upi", true},
+		{"expand%5B%5D=upi", true},
+		{"a[b][c]=1", true},
+		{"a-b=1&a_b=2", true},
+		{"a[]=1&a[0]=2", true},
+		{"a=1;b=2", true}, // ';' is data to PHP, and sent as it is
+		// Names PHP rewrites, so that two of them can reach Razorpay as one.
+		{"a.b[]=1", false},
+		{"a%2Eb=1", false},
+		{"a b=1", false},
+		{"a+b=1", false},
+		{"a[b=1", false},
+		{"a[b]c=1", false},
+		{"a[b]]=1", false},
+		{"[x]=1", false},
+		{"=1", false},
+		{"customer%5Fid=cust_HKsR5se84c5LTO&customer.id=cust_X", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.q, func(t *testing.T) {
+			if _, err := parseQuery(tt.q); (err == nil) != tt.ok {
+				t.Errorf("parseQuery(%q) error = %v; want ok = %t", tt.q, err, tt.ok)
+			}
+		})
 	}
 }
 

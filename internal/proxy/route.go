@@ -3,6 +3,7 @@ package proxy
 import (
 	"net/http"
 	"path"
+	"slices"
 	"strings"
 )
 
@@ -11,15 +12,16 @@ import (
 type route uint8
 
 const (
-	routePassthrough route = iota // any other request: forwarded unchanged, never cached
+	routePassthrough route = iota // any other read: forwarded unchanged, never cached
 	routePayment                  // GET /v1/payments/{pay_id}
 	routePaymentLink              // GET /v1/payment_links/{plink_id}
 	routeQRCodes                  // GET /v1/payments/qr_codes?customer_id={cust_id}
-	routeQRWrite                  // PATCH /v1/payments/qr_codes/{qr_id}, or any other write to a QR code
+	routeQRWrite                  // any write to /v1/payments/qr_codes or below: create, PATCH, close
+	routeWrite                    // any other write (POST, PATCH, PUT, DELETE, ...)
 	routeCount
 )
 
-var routeNames = [routeCount]string{"passthrough", "payment", "payment_link", "qr_codes", "qr_code_write"}
+var routeNames = [routeCount]string{"passthrough", "payment", "payment_link", "qr_codes", "qr_code_write", "write"}
 
 func (rt route) String() string { return routeNames[rt] }
 
@@ -28,27 +30,33 @@ func (rt route) cacheable() bool {
 	return rt == routePayment || rt == routePaymentLink || rt == routeQRCodes
 }
 
-// match returns the route of a request and, for an id route, the entity id
-// from its path. Trailing slashes are optional (the API reference shows
-// both).
+// write reports whether the route's requests may change what Razorpay
+// returns, and so must purge what they touch.
+func (rt route) write() bool { return rt == routeQRWrite || rt == routeWrite }
+
+// match returns the route of a request and, for a cacheable route with an
+// id in its path, the entity id. Trailing slashes are optional (the API
+// reference shows both).
 //
 // Reads are matched strictly: a path with escapes beyond the default
 // encoding (RawPath set, e.g. %2F or %5F) or an id that is not a Razorpay id
 // of the route's entity type is never matched, so it passes through and is
-// never cached under another resource's key. Writes to a QR code are
-// matched loosely, as Razorpay's framework would read them (decoded and
-// cleaned path, any method case, POST with X-HTTP-Method-Override), because
-// a write that reaches Razorpay unrecognised here would skip its purge.
+// never cached under another resource's key. Writes are matched loosely, as
+// Razorpay's framework would read them (any method but GET, HEAD and
+// OPTIONS, in any case, and a POST overridden to another method), because a
+// write that reaches Razorpay unrecognised here would skip its purge.
 func match(r *http.Request) (route, string) {
-	if id, ok := qrWrite(r); ok {
-		return routeQRWrite, id
+	if isWrite(r) {
+		if p := path.Clean("/" + r.URL.Path); p == "/v1/payments/qr_codes" || strings.HasPrefix(p, "/v1/payments/qr_codes/") {
+			return routeQRWrite, ""
+		}
+		return routeWrite, ""
 	}
 	if r.URL.RawPath != "" {
 		return routePassthrough, ""
 	}
 	p := strings.TrimSuffix(r.URL.Path, "/")
-	switch r.Method {
-	case http.MethodGet:
+	if r.Method == http.MethodGet {
 		if p == "/v1/payments/qr_codes" {
 			return routeQRCodes, ""
 		}
@@ -62,25 +70,50 @@ func match(r *http.Request) (route, string) {
 	return routePassthrough, ""
 }
 
-// qrWrite reports whether r may change a QR code, and which: any method but
-// GET, HEAD and OPTIONS (in any case, and a POST overridden to another
-// method) on /v1/payments/qr_codes/{qr_id} or below it (such as .../close),
-// after decoding and cleaning the path.
-func qrWrite(r *http.Request) (string, bool) {
+// isWrite reports whether r may change state at Razorpay: any method but
+// GET, HEAD and OPTIONS, in any case, and not a POST overridden to GET or
+// HEAD with X-HTTP-Method-Override.
+func isWrite(r *http.Request) bool {
 	switch strings.ToUpper(r.Method) {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:
-		return "", false
+		return false
 	case http.MethodPost:
 		if o := strings.ToUpper(r.Header.Get("X-HTTP-Method-Override")); o == http.MethodGet || o == http.MethodHead {
-			return "", false
+			return false
 		}
 	}
-	rest, ok := strings.CutPrefix(path.Clean("/"+r.URL.Path), "/v1/payments/qr_codes/")
-	if !ok {
-		return "", false
+	return true
+}
+
+// pathIDs returns the Razorpay ids among the segments of a write's path,
+// decoded and cleaned as Razorpay reads it: /v1/payments/pay_X/refund names
+// pay_X, /v1/payments/qr_codes/qr_Y/close names qr_Y.
+func pathIDs(p string) []string {
+	var ids []string
+	for seg := range strings.SplitSeq(path.Clean("/"+p), "/") {
+		if isAnyID(seg) && !slices.Contains(ids, seg) {
+			ids = append(ids, seg)
+		}
 	}
-	id, _, _ := strings.Cut(rest, "/")
-	return id, isID(id, "qr_")
+	return ids
+}
+
+// isAnyID reports whether s has the shape of a Razorpay id of any entity
+// type: a lower-case prefix of 2 to 12 letters, an underscore, and letters
+// and digits, 14 of them or with a digit or capital among them. The last
+// rule tells ids from the API's nouns (qr_codes, payment_links).
+func isAnyID(s string) bool {
+	u := strings.IndexByte(s, '_')
+	if u < 2 || u > 12 || !isID(s, s[:u+1]) {
+		return false
+	}
+	for i := 0; i < u; i++ {
+		if s[i] < 'a' || s[i] > 'z' {
+			return false
+		}
+	}
+	rest := s[u+1:]
+	return len(rest) == 14 || strings.ContainsFunc(rest, func(c rune) bool { return c < 'a' })
 }
 
 // maxIDLen bounds an id's length; Razorpay ids are a short prefix and 14

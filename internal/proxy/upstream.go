@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -63,6 +64,11 @@ func NewTransport(c TransportConfig) *http.Transport {
 func newReverseProxy(target *url.URL, rt http.RoundTripper, identity bool, log *slog.Logger) *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
+			// ReverseProxy re-encodes a query holding a raw ';' or a bad
+			// escape before Rewrite, dropping and re-sorting pairs. Razorpay
+			// must get the query exactly as the client sent it, which is
+			// what the cache key was derived from (issue #6).
+			pr.Out.URL.RawQuery = pr.In.URL.RawQuery
 			pr.SetURL(target)
 			pr.SetXForwarded()
 			if identity {
@@ -95,8 +101,7 @@ func upstreamError(w http.ResponseWriter, r *http.Request, err error) {
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooLarge):
-		writeError(w, http.StatusRequestEntityTooLarge, codeBadRequest,
-			"The request body is larger than "+strconv.FormatInt(tooLarge.Limit, 10)+" bytes.")
+		tooLargeError(w, tooLarge.Limit)
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		// The client went away; it reads no answer. 499 is for the log only.
 		w.WriteHeader(statusClientClosed)
@@ -105,6 +110,14 @@ func upstreamError(w http.ResponseWriter, r *http.Request, err error) {
 	default:
 		writeError(w, http.StatusBadGateway, codeServer, "The gateway could not reach Razorpay. Please try again shortly.")
 	}
+}
+
+// tooLargeError answers a request whose body is over limit bytes, and
+// returns the status.
+func tooLargeError(w http.ResponseWriter, limit int64) int {
+	writeError(w, http.StatusRequestEntityTooLarge, codeBadRequest,
+		"The request body is larger than "+strconv.FormatInt(limit, 10)+" bytes.")
+	return http.StatusRequestEntityTooLarge
 }
 
 // statusClientClosed is the status logged when the client went away before
@@ -118,14 +131,18 @@ func isTimeout(err error) bool {
 
 // capture is a ResponseWriter that keeps an upstream response in memory so
 // one fetch can answer every coalesced request and fill the cache. readFill
-// reads the upstream body into it, up to limit bytes, and marks overflow
-// past that; Write only sees errors written by the ErrorHandler.
+// reads the upstream body into it, up to limit bytes, or keeps a larger
+// body as a stream; Write only sees errors written by the ErrorHandler.
 type capture struct {
-	header   http.Header
-	status   int
-	body     []byte
-	limit    int
-	overflow bool
+	header http.Header
+	status int
+	body   []byte
+	limit  int
+	// framed is whether the body's end was marked (Content-Length,
+	// chunked, HTTP/2) rather than by the connection closing.
+	framed bool
+	// stream, when the body exceeded limit, holds all of it, unread.
+	stream io.ReadCloser
 }
 
 func newCapture(limit int) *capture {
@@ -145,9 +162,7 @@ func (c *capture) Write(p []byte) (int, error) {
 	if c.status == 0 {
 		c.status = http.StatusOK
 	}
-	if !c.overflow {
-		c.body = append(c.body, p...)
-	}
+	c.body = append(c.body, p...)
 	return len(p), nil
 }
 
