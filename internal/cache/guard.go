@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sony/gobreaker/v2"
@@ -26,19 +28,90 @@ type GuardConfig struct {
 	// means 3.
 	Failures int
 	// OpenTimeout is how long the breaker stays open before letting one
-	// call probe the store, and the retry period of pending purges; zero
-	// means 1s.
+	// call probe the store, the first time; zero means 1s. It is also the
+	// period of the Guard's own loop, which retries pending purges and
+	// probes the store when no call does.
 	OpenTimeout time.Duration
+	// MaxOpenTimeout caps the wait between probes: each probe that fails
+	// doubles it, from OpenTimeout, until a probe succeeds. Zero means
+	// 30s, so that a store that stays down (a wrong password) costs a
+	// probe every 30s, and one that comes back is used again within 30s;
+	// a value below OpenTimeout means OpenTimeout, a fixed wait.
+	MaxOpenTimeout time.Duration
 	// OnStateChange, if not nil, is called once per breaker state change
-	// with the states' names ("closed", "open", "half-open"). It runs
+	// with the states' names ("closed", "open", "half-open"). While the
+	// store stays down the breaker goes from open to half-open and back
+	// at every probe, so this suits a gauge; OnOutageStart and
+	// OnOutageEnd suit a log. It runs while the breaker is locked, so it
+	// must be quick and must not call the Guard.
+	OnStateChange func(from, to string)
+	// OnOutageStart, if not nil, is called when the breaker opens from
+	// closed: once per outage, whatever the probes that follow. It runs
 	// while the breaker is locked, so it must be quick and must not call
 	// the Guard.
-	OnStateChange func(from, to string)
+	OnOutageStart func(Outage)
+	// OnOutageSummary, if not nil, is called every SummaryInterval while
+	// an outage lasts, from the Guard's loop, so up to OpenTimeout late.
+	// It must not call the Guard.
+	OnOutageSummary func(Outage)
+	// OnOutageEnd, if not nil, is called once when a probe succeeds and
+	// the breaker closes, ending the outage. It runs while the breaker is
+	// locked, so it must be quick and must not call the Guard.
+	OnOutageEnd func(Outage)
+	// SummaryInterval is the period of OnOutageSummary, counted from the
+	// outage's start; zero means 1 minute.
+	SummaryInterval time.Duration
+	// Clock tells the time for the wait between probes, outages and holds;
+	// nil means time.Now. It is for tests: the breaker (gobreaker) reads
+	// time.Now itself, so with a Clock set its own open timer is cut to
+	// nothing and the Guard's wait on Clock alone keeps calls off the
+	// store. Without one, gobreaker's timer is a floor of OpenTimeout
+	// under the Guard's wait, which stops a call that passed the Guard's
+	// check just before the breaker opened from probing at once.
+	Clock func() time.Time
+}
+
+// Outage describes a time the store behind a Guard is or was unusable:
+// from the breaker opening after Failures consecutive failures until a
+// probe closes it again.
+type Outage struct {
+	// Start is when the breaker opened.
+	Start time.Time
+	// Duration is how long the store has been unusable at the report:
+	// zero at the start, the whole outage at its end.
+	Duration time.Duration
+	// Err is the latest failure before the breaker opened.
+	Err error
+	// Failed counts the calls that reached the store since Start and
+	// failed: the probes, and calls under way when the breaker opened.
+	Failed int64
+	// Skipped counts the calls answered ErrUnavailable since Start
+	// without reaching the store.
+	Skipped int64
+	// Backoff is the wait before the next probe at the report.
+	Backoff time.Duration
+}
+
+// LogValue reports o as a group of attributes, for slog.
+func (o Outage) LogValue() slog.Value {
+	attrs := []slog.Attr{
+		slog.Time("since", o.Start),
+		slog.Duration("duration", o.Duration),
+		slog.Int64("failed", o.Failed),
+		slog.Int64("skipped", o.Skipped),
+		slog.Duration("backoff", o.Backoff),
+	}
+	if o.Err != nil {
+		attrs = append(attrs, slog.String("error", o.Err.Error()))
+	}
+	return slog.GroupValue(attrs...)
 }
 
 // Guard makes a remote Store fail open: each call is bounded by a timeout,
 // and after repeated failures a circuit breaker answers ErrUnavailable at
-// once, without touching the network, until a probe succeeds.
+// once, without touching the network, until a probe succeeds. The wait
+// before each probe doubles while probes fail, up to MaxOpenTimeout, so
+// that a store that stays down is not asked every second for ever.
 //
 // A Purge that fails is remembered and retried, before any other call and
 // from a background loop, until it succeeds. While a purge is pending, Get,
@@ -51,8 +124,37 @@ type Guard struct {
 	inner   Store
 	timeout time.Duration
 	retry   time.Duration
+	maxWait time.Duration
+	every   time.Duration // every is the period of outage summaries.
+	now     func() time.Time
 	breaker *gobreaker.CircuitBreaker[struct{}]
 	flights singleflight.Group // flights joins concurrent retries of pending purges.
+
+	onStart, onSummary, onEnd func(Outage)
+	onStateChange             func(from, to string)
+
+	// probeAt is when the Guard next lets a call through to the breaker,
+	// which makes it the probe; nil while the breaker is closed. Calls
+	// before it get ErrUnavailable without asking the breaker, because
+	// gobreaker's own open timeout is fixed. An atomic, so that a call
+	// with the breaker closed pays one load and takes no lock.
+	probeAt atomic.Pointer[time.Time]
+	// state is the breaker's state as of its last change. Asking the
+	// breaker instead would let it go half-open when its own timer ends,
+	// before the Guard's wait does.
+	state atomic.Int32
+	// lastErr is the latest failure of a call to the store, reported as
+	// the cause of the outage it starts.
+	lastErr atomic.Pointer[error]
+	// failed and skipped count, for ever, the calls that reached the
+	// store and failed, and those answered without reaching it.
+	failed, skipped atomic.Int64
+
+	// omu guards outage. It is taken while the breaker is locked, never
+	// the other way round, and held while outage callbacks run, so that
+	// no summary is reported after the end of its outage.
+	omu    sync.Mutex
+	outage outageState
 
 	// mu guards pending and seq.
 	mu sync.Mutex
@@ -67,10 +169,20 @@ type Guard struct {
 	closeOnce sync.Once
 }
 
+// outageState is the Guard's record of the current outage; its zero value
+// means the breaker is closed.
+type outageState struct {
+	start           time.Time
+	err             error
+	failed, skipped int64         // failed and skipped are the Guard's totals at start.
+	wait            time.Duration // wait is the current wait between probes.
+	nextSummary     time.Time
+}
+
 var _ Store = (*Guard)(nil)
 
-// NewGuard returns a Guard around inner and starts its retry loop, which
-// runs until Close.
+// NewGuard returns a Guard around inner and starts its loop, which runs
+// until Close.
 func NewGuard(inner Store, cfg GuardConfig) *Guard {
 	if inner == nil {
 		panic("cache: NewGuard with a nil Store")
@@ -84,38 +196,68 @@ func NewGuard(inner Store, cfg GuardConfig) *Guard {
 	if cfg.OpenTimeout <= 0 {
 		cfg.OpenTimeout = time.Second
 	}
+	if cfg.MaxOpenTimeout == 0 {
+		cfg.MaxOpenTimeout = 30 * time.Second
+	}
+	cfg.MaxOpenTimeout = max(cfg.MaxOpenTimeout, cfg.OpenTimeout)
+	if cfg.SummaryInterval <= 0 {
+		cfg.SummaryInterval = time.Minute
+	}
+	breakerTimeout := cfg.OpenTimeout
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	} else {
+		breakerTimeout = time.Nanosecond // See GuardConfig.Clock.
+	}
 	g := &Guard{
-		inner:   inner,
-		timeout: cfg.Timeout,
-		retry:   cfg.OpenTimeout,
-		pending: map[string]pendingPurge{},
-		stop:    make(chan struct{}),
-		done:    make(chan struct{}),
+		inner:         inner,
+		timeout:       cfg.Timeout,
+		retry:         cfg.OpenTimeout,
+		maxWait:       cfg.MaxOpenTimeout,
+		every:         cfg.SummaryInterval,
+		now:           cfg.Clock,
+		onStart:       cfg.OnOutageStart,
+		onSummary:     cfg.OnOutageSummary,
+		onEnd:         cfg.OnOutageEnd,
+		onStateChange: cfg.OnStateChange,
+		pending:       map[string]pendingPurge{},
+		stop:          make(chan struct{}),
+		done:          make(chan struct{}),
 	}
 	failures := uint32(cfg.Failures)
 	g.breaker = gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:    "cache",
-		Timeout: cfg.OpenTimeout,
+		Timeout: breakerTimeout,
 		ReadyToTrip: func(c gobreaker.Counts) bool {
 			return c.ConsecutiveFailures >= failures
 		},
-		IsSuccessful: func(err error) bool {
-			return err == nil || errors.Is(err, ErrMiss) || errors.Is(err, ErrFenced)
-		},
+		IsSuccessful: isSuccessful,
 		// A caller that went away says nothing about the store.
-		IsExcluded: func(err error) bool { return errors.Is(err, context.Canceled) },
-		OnStateChange: func(_ string, from, to gobreaker.State) {
-			if cfg.OnStateChange != nil {
-				cfg.OnStateChange(from.String(), to.String())
-			}
-		},
+		IsExcluded:    func(err error) bool { return errors.Is(err, context.Canceled) },
+		OnStateChange: func(_ string, from, to gobreaker.State) { g.changed(from, to) },
 	})
 	go g.retryLoop()
 	return g
 }
 
+// isSuccessful reports whether err, from the store, shows it working.
+func isSuccessful(err error) bool {
+	return err == nil || errors.Is(err, ErrMiss) || errors.Is(err, ErrFenced) || errors.Is(err, ErrHeld)
+}
+
 // State returns the breaker's state: "closed", "open" or "half-open".
-func (g *Guard) State() string { return g.breaker.State().String() }
+func (g *Guard) State() string { return gobreaker.State(g.state.Load()).String() }
+
+// UnusableSince reports since when the store has been unusable, that is
+// since the breaker opened, and whether it still is; while it is, the
+// gateway serves every request from the upstream. A caller may take a
+// gateway out of service when this lasts too long: the Guard's loop keeps
+// probing the store without traffic, so it can come back.
+func (g *Guard) UnusableSince() (time.Time, bool) {
+	g.omu.Lock()
+	defer g.omu.Unlock()
+	return g.outage.start, !g.outage.start.IsZero()
+}
 
 // Get returns the inner store's entry, ErrMiss, or ErrUnavailable.
 func (g *Guard) Get(ctx context.Context, key string) (*Entry, error) {
@@ -200,7 +342,7 @@ type pendingPurge struct {
 func (g *Guard) replay(ctx context.Context, pending map[string]pendingPurge, d time.Duration, tags ...string) error {
 	var plain, held []string
 	var hold time.Duration
-	now := time.Now()
+	now := g.now()
 	for t, p := range pending {
 		if rest := p.until.Sub(now); rest > 0 {
 			held = append(held, t)
@@ -228,7 +370,7 @@ func (g *Guard) replay(ctx context.Context, pending map[string]pendingPurge, d t
 	return nil
 }
 
-// Close stops the retry loop. Pending purges are abandoned.
+// Close stops the Guard's loop. Pending purges are abandoned.
 func (g *Guard) Close() error {
 	g.closeOnce.Do(func() {
 		close(g.stop)
@@ -237,23 +379,127 @@ func (g *Guard) Close() error {
 	return nil
 }
 
-// do runs op through the breaker with the Guard's timeout. The inner
-// store must honour its context's deadline, as go-redis does with
+// do runs op through the breaker with the Guard's timeout, unless the
+// breaker is open and its next probe is not due. The inner store must
+// honour its context's deadline, as go-redis does with
 // ContextTimeoutEnabled (cmd/proxy sets it): the Guard calls it directly,
-// so that a closed breaker costs no goroutine or allocation per call.
+// so that a closed breaker costs no goroutine, allocation or lock per call.
 func (g *Guard) do(ctx context.Context, op func(context.Context) error) error {
+	if at := g.probeAt.Load(); at != nil && g.now().Before(*at) {
+		g.skipped.Add(1)
+		return ErrUnavailable
+	}
 	_, err := g.breaker.Execute(func() (struct{}, error) {
-		ctx, cancel := context.WithTimeout(ctx, g.timeout)
+		opCtx, cancel := context.WithTimeout(ctx, g.timeout)
 		defer cancel()
-		return struct{}{}, op(ctx)
+		if err := op(opCtx); err != nil {
+			return struct{}{}, g.failure(ctx, err)
+		}
+		return struct{}{}, nil
 	})
 	switch {
-	case err == nil, errors.Is(err, ErrMiss), errors.Is(err, ErrFenced), errors.Is(err, ErrUnavailable):
+	case isSuccessful(err), errors.Is(err, ErrUnavailable):
 		return err
 	case errors.Is(err, gobreaker.ErrOpenState), errors.Is(err, gobreaker.ErrTooManyRequests):
+		g.skipped.Add(1)
 		return ErrUnavailable
 	default:
+		// The caller's context.Canceled stays visible, so that the proxy
+		// can tell a client that went away from a store that failed.
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+}
+
+// failure notes err, returned by the store for a call on ctx, before the
+// breaker counts it, and returns it as the breaker must see it.
+func (g *Guard) failure(ctx context.Context, err error) error {
+	switch {
+	case isSuccessful(err):
+		return err
+	case errors.Is(ctx.Err(), context.Canceled):
+		// The caller went away during the call. The store may report that
+		// as some other error (a read cut short), which must not count
+		// against it: the breaker excludes context.Canceled.
+		if !errors.Is(err, context.Canceled) {
+			err = fmt.Errorf("%w: %w", context.Canceled, err)
+		}
+		return err
+	}
+	g.failed.Add(1)
+	e := err // e, not err, escapes, so that only failures allocate.
+	g.lastErr.Store(&e)
+	return err
+}
+
+// changed follows the breaker from one state to the next: it times the
+// next probe, and reports an outage's start and end. gobreaker calls it
+// with the breaker locked.
+func (g *Guard) changed(from, to gobreaker.State) {
+	g.state.Store(int32(to))
+	now := g.now()
+	g.omu.Lock()
+	switch {
+	case from == gobreaker.StateClosed: // Failures consecutive failures.
+		g.outage = outageState{
+			start:       now,
+			failed:      g.failed.Load(),
+			skipped:     g.skipped.Load(),
+			wait:        g.retry,
+			nextSummary: now.Add(g.every),
+		}
+		if err := g.lastErr.Load(); err != nil {
+			g.outage.err = *err
+		}
+		g.probeAt.Store(new(now.Add(g.outage.wait)))
+		if g.onStart != nil {
+			g.onStart(g.report(now))
+		}
+	case to == gobreaker.StateOpen: // A probe failed.
+		if g.outage.wait > g.maxWait/2 {
+			g.outage.wait = g.maxWait
+		} else {
+			g.outage.wait = min(2*g.outage.wait, g.maxWait)
+		}
+		g.probeAt.Store(new(now.Add(g.outage.wait)))
+	case to == gobreaker.StateClosed: // A probe succeeded.
+		g.probeAt.Store(nil)
+		if g.onEnd != nil {
+			g.onEnd(g.report(now))
+		}
+		g.outage = outageState{}
+	}
+	g.omu.Unlock()
+	if g.onStateChange != nil {
+		g.onStateChange(from.String(), to.String())
+	}
+}
+
+// report describes the current outage as of now. g.omu must be held.
+func (g *Guard) report(now time.Time) Outage {
+	return Outage{
+		Start:    g.outage.start,
+		Duration: now.Sub(g.outage.start),
+		Err:      g.outage.err,
+		Failed:   g.failed.Load() - g.outage.failed,
+		Skipped:  g.skipped.Load() - g.outage.skipped,
+		Backoff:  g.outage.wait,
+	}
+}
+
+// summarize reports the current outage, if any, when a summary is due.
+func (g *Guard) summarize() {
+	now := g.now()
+	g.omu.Lock()
+	defer g.omu.Unlock()
+	o := &g.outage
+	if o.start.IsZero() || now.Before(o.nextSummary) {
+		return
+	}
+	// Summaries keep their cadence from the start; those a stalled loop
+	// missed are not made up for.
+	o.nextSummary = o.nextSummary.Add((now.Sub(o.nextSummary)/g.every + 1) * g.every)
+	if g.onSummary != nil {
+		g.onSummary(g.report(now))
 	}
 }
 
@@ -293,7 +539,7 @@ func (g *Guard) flush(ctx context.Context) error {
 func (g *Guard) remember(tags []string, d time.Duration) {
 	var until time.Time
 	if d > 0 {
-		until = time.Now().Add(d)
+		until = g.now().Add(d)
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -319,17 +565,35 @@ func (g *Guard) forget(purged map[string]pendingPurge) {
 	}
 }
 
-// retryLoop retries pending purges every OpenTimeout until Close.
+// retryLoop runs tick every OpenTimeout until Close.
 func (g *Guard) retryLoop() {
 	defer close(g.done)
-	tick := time.NewTicker(g.retry)
-	defer tick.Stop()
+	t := time.NewTicker(g.retry)
+	defer t.Stop()
 	for {
 		select {
 		case <-g.stop:
 			return
-		case <-tick.C:
-			_ = g.flush(context.Background())
+		case <-t.C:
+			g.tick()
 		}
 	}
+}
+
+// tick retries pending purges, probes the store if a probe is due, and
+// reports on a continuing outage. The probe matters when no call comes to
+// make it: a gateway taken out of service because its store is unusable
+// (see UnusableSince) gets no traffic, and would otherwise never see the
+// store come back.
+func (g *Guard) tick() {
+	ctx := context.Background()
+	if err := g.flush(ctx); err == nil {
+		if at := g.probeAt.Load(); at != nil && !g.now().Before(*at) {
+			_ = g.do(ctx, func(ctx context.Context) error {
+				_, err := g.inner.Fence(ctx)
+				return err
+			})
+		}
+	}
+	g.summarize()
 }

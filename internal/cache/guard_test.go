@@ -315,7 +315,12 @@ func TestGuardRetryLoop(t *testing.T) {
 func TestGuardSentinelsAreSuccesses(t *testing.T) {
 	s := &funcStore{
 		get: func(string) (*Entry, error) { return nil, ErrMiss },
-		set: func(string) error { return ErrFenced },
+		set: func(key string) error {
+			if key == "held" {
+				return ErrHeld
+			}
+			return ErrFenced
+		},
 	}
 	tr := &transitions{}
 	g := NewGuard(s, GuardConfig{Failures: 2, OnStateChange: tr.record})
@@ -328,9 +333,12 @@ func TestGuardSentinelsAreSuccesses(t *testing.T) {
 		if err := g.Set(ctx, "k", &Entry{}, Fence{}); err != ErrFenced {
 			t.Fatalf("Set: err = %v, want ErrFenced itself", err)
 		}
+		if err := g.Set(ctx, "held", &Entry{}, Fence{}); err != ErrHeld {
+			t.Fatalf("Set of a held entry: err = %v, want ErrHeld itself", err)
+		}
 	}
 	if got := g.State(); got != "closed" {
-		t.Errorf("State() after misses and fenced fills = %q, want closed", got)
+		t.Errorf("State() after misses, fenced and held fills = %q, want closed", got)
 	}
 	if got := tr.list(); len(got) != 0 {
 		t.Errorf("state changes = %q, want none", got)
