@@ -19,6 +19,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/rzpgate/rzpgate/internal/config"
 	"github.com/rzpgate/rzpgate/internal/proxy"
@@ -55,12 +56,14 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	newLogDropCounter(reg, logs)
+	redis.SetLogger(redisLogger(logger)) // so that every line printed is JSON
 
-	store, closeStore, err := newStore(ctx, cfg, logger, reg)
+	store, err := newStore(ctx, cfg, logger, reg)
 	if err != nil {
 		return err
 	}
-	defer closeStore()
+	defer store.close()
 
 	upstream, _ := url.Parse(cfg.Upstream.URL) // validated
 	var secret []byte
@@ -77,7 +80,7 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 			MaxIdleConnsPerHost:   cfg.Upstream.MaxIdleConnsPerHost,
 			MaxConnsPerHost:       cfg.Upstream.MaxConnsPerHost,
 		}),
-		Store: store,
+		Store: store.Store,
 		TTL: proxy.TTL{
 			Payments:     cfg.Cache.TTL.Payments.D(),
 			PaymentLinks: cfg.Cache.TTL.PaymentLinks.D(),
@@ -87,6 +90,7 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 		MaxBodyBytes:    cfg.MaxBodyBytes.Int64(),
 		MaxEntryBytes:   cfg.Cache.MaxEntryBytes.Int64(),
 		UpstreamTimeout: cfg.Upstream.Timeout.D(),
+		WriteHold:       cfg.EffectiveWriteHold(),
 		Logger:          logger,
 		Registerer:      reg,
 	})
@@ -94,10 +98,19 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 		return fmt.Errorf("creating gateway: %w", err)
 	}
 
-	var ready atomic.Bool
-	gateway := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
-		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
-	admin := &http.Server{Handler: proxy.Admin(reg, ready.Load), ReadHeaderTimeout: 10 * time.Second}
+	// Slow clients are bounded: headers, then the whole request, then the
+	// response (which may stream from Razorpay for up to upstream.timeout).
+	var serving atomic.Bool
+	gateway := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout.D(),
+		ReadTimeout:       cfg.ReadTimeout.D(),
+		WriteTimeout:      cfg.EffectiveWriteTimeout(),
+		IdleTimeout:       cfg.IdleTimeout.D(),
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	ready := func() bool { return serving.Load() && store.ready(time.Now()) }
+	admin := &http.Server{Handler: proxy.Admin(reg, ready), ReadHeaderTimeout: 10 * time.Second}
 	gl, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", cfg.Listen, err)
@@ -110,7 +123,7 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 	errc := make(chan error, 2)
 	go func() { errc <- gateway.Serve(gl) }()
 	go func() { errc <- admin.Serve(al) }()
-	ready.Store(true)
+	serving.Store(true)
 	logger.Info("rzpgate started", slog.String("listen", gl.Addr().String()), slog.String("admin_listen", al.Addr().String()),
 		slog.String("upstream", cfg.Upstream.URL), slog.String("cache", storeName(cfg)))
 
@@ -120,10 +133,14 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 		return fmt.Errorf("serving: %w", err)
 	}
 
-	// Drain: readiness fails first so load balancers stop routing here, the
-	// listener closes, and in-flight requests get up to ShutdownTimeout.
-	ready.Store(false)
-	logger.Info("shutting down", slog.String("timeout", cfg.ShutdownTimeout.D().String()))
+	// Drain: readiness fails first, and for ShutdownDelay the gateway goes
+	// on serving, closing each connection after its response, so that load
+	// balancers see it unready and keep-alive clients move off before the
+	// listener closes. Then in-flight requests get up to ShutdownTimeout.
+	serving.Store(false)
+	gateway.SetKeepAlivesEnabled(false)
+	logger.Info("shutting down", slog.String("delay", cfg.ShutdownDelay.D().String()), slog.String("timeout", cfg.ShutdownTimeout.D().String()))
+	time.Sleep(cfg.ShutdownDelay.D())
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout.D())
 	defer cancel()
 	if err := gateway.Shutdown(sctx); err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -13,6 +14,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -75,6 +78,9 @@ func TestBadConfigNamesTheField(t *testing.T) {
 		{"missing file", []string{"-config", filepath.Join(dir, "nope.yaml")}, env(), "nope.yaml"},
 		{"bad flag value", []string{"-log-level", "loud"}, env(), "log.level"},
 		{"secret too short with redis", nil, env("RZPGATE_REDIS_URL", "redis://127.0.0.1:6379", "RZPGATE_CACHE_KEY_SECRET", "short-secret"), "cache.key_secret"},
+		// -check-config must refuse what startup would (issue #6, item 13).
+		{"redis url startup cannot parse", nil, env("RZPGATE_REDIS_URL", "redis://:short-secret@127.0.0.1:6390?dial_timeout=abc",
+			"RZPGATE_CACHE_KEY_SECRET", "0123456789abcdef0123456789abcdef"), "redis.url"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
@@ -107,7 +113,7 @@ func TestBinaryServesAndDrains(t *testing.T) {
 	up := httptest.NewServer(fake)
 	defer up.Close()
 
-	g := startGateway(t, bin, "RZPGATE_UPSTREAM_URL="+up.URL, "RZPGATE_SHUTDOWN_TIMEOUT=10s")
+	g := startGateway(t, bin, "RZPGATE_UPSTREAM_URL="+up.URL, "RZPGATE_SHUTDOWN_TIMEOUT=10s", "RZPGATE_SHUTDOWN_DELAY=300ms")
 	cmd, listen, admin, lines := g.cmd, g.listen, g.admin, g.lines
 	waitFor(t, "http://"+admin+"/readyz", 200)
 
@@ -167,6 +173,88 @@ func TestBinaryServesAndDrains(t *testing.T) {
 	}
 	if requests != 3 {
 		t.Errorf("request log lines = %d; want 3", requests)
+	}
+}
+
+// TestShutdownLosesNoRequests sends SIGTERM while keep-alive clients send
+// requests as fast as they can, each stopping once /readyz fails, as
+// clients behind a load balancer would: none of their requests may fail
+// (issue #6, item 11).
+func TestShutdownLosesNoRequests(t *testing.T) {
+	bin := buildGateway(t)
+	up := httptest.NewServer(fakerazorpay.New())
+	defer up.Close()
+	g := startGateway(t, bin, "RZPGATE_UPSTREAM_URL="+up.URL, "RZPGATE_SHUTDOWN_DELAY=1s", "RZPGATE_LOG_LEVEL=warn")
+	waitFor(t, "http://"+g.admin+"/readyz", 200)
+
+	var unready atomic.Bool
+	go func() { // the load balancer's probe
+		for !unready.Load() {
+			if resp, err := http.Get("http://" + g.admin + "/readyz"); err != nil || resp.StatusCode != 200 {
+				unready.Store(true)
+			} else {
+				resp.Body.Close()
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	var sent, failed atomic.Int64
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}, Timeout: 10 * time.Second}
+			defer client.CloseIdleConnections()
+			for i := 0; i < 100000 && !unready.Load(); i++ {
+				req, _ := http.NewRequest("GET", "http://"+g.listen+"/v1/payment_links/plink_Fo48rl281ENAg9", nil)
+				req.SetBasicAuth("rzp_test_A", "secretA")
+				sent.Add(1)
+				resp, err := client.Do(req)
+				if err != nil {
+					failed.Add(1)
+					t.Logf("request failed: %v", err)
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					failed.Add(1)
+				}
+			}
+		})
+	}
+	time.Sleep(300 * time.Millisecond) // every client is mid-loop
+	g.cmd.Process.Signal(syscall.SIGTERM)
+	wg.Wait()
+	if err := g.cmd.Wait(); err != nil {
+		t.Errorf("exit after SIGTERM: %v; want status 0", err)
+	}
+	if n := failed.Load(); n != 0 || sent.Load() == 0 {
+		t.Errorf("%d of %d requests failed across the shutdown; want 0", n, sent.Load())
+	}
+}
+
+// TestSlowClientsAreCut: a client that sends its body too slowly is cut at
+// read_timeout rather than holding a connection for ever (issue #6, item 9).
+func TestSlowClientsAreCut(t *testing.T) {
+	bin := buildGateway(t)
+	up := httptest.NewServer(fakerazorpay.New())
+	defer up.Close()
+	g := startGateway(t, bin, "RZPGATE_UPSTREAM_URL="+up.URL, "RZPGATE_READ_TIMEOUT=500ms", "RZPGATE_LOG_LEVEL=warn")
+	waitFor(t, "http://"+g.admin+"/readyz", 200)
+	conn, err := net.Dial("tcp", g.listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /v1/orders HTTP/1.1\r\nHost: rzpgate\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{")
+	conn.SetReadDeadline(time.Now().Add(15 * time.Second)) // a guard, not an assertion
+	reply, err := io.ReadAll(conn)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("the gateway still held a slow body's connection after 15s (read_timeout 500ms)")
+	}
+	if strings.Contains(string(reply), " 200 ") {
+		t.Errorf("a request whose body never came was answered 200: %q", reply)
 	}
 }
 

@@ -13,24 +13,37 @@ import (
 	"github.com/rzpgate/rzpgate/internal/config"
 )
 
-// newStore builds the cache store the configuration names, and a function
-// that releases it: the in-memory store by default, or with redis.url set
-// the Redis store, behind an optional near cache, behind a fail-open Guard.
-func newStore(ctx context.Context, cfg config.Config, log *slog.Logger, reg prometheus.Registerer) (cache.Store, func(), error) {
+// storeChain is the cache store the configuration names and what main
+// needs besides it.
+type storeChain struct {
+	cache.Store
+	// close releases the store.
+	close func()
+	// ready reports whether the store lets the gateway count as ready at
+	// now: false once a shared store has been unusable for longer than
+	// redis.unready_after, if set.
+	ready func(now time.Time) bool
+}
+
+// newStore builds the cache store the configuration names: the in-memory
+// store by default, or with redis.url set the Redis store, behind an
+// optional near cache, behind a fail-open Guard.
+func newStore(ctx context.Context, cfg config.Config, log *slog.Logger, reg prometheus.Registerer) (storeChain, error) {
+	always := func(time.Time) bool { return true }
 	if cfg.Redis.URL == "" {
 		m, err := cache.NewMemory(cache.MemoryConfig{
 			MaxBytes:       cfg.Cache.MaxBytes.Int64(),
 			FenceRetention: fenceRetention(cfg),
 		})
 		if err != nil {
-			return nil, nil, fmt.Errorf("creating memory cache: %w", err)
+			return storeChain{}, fmt.Errorf("creating memory cache: %w", err)
 		}
-		return m, func() { m.Close() }, nil
+		return storeChain{Store: m, close: func() { m.Close() }, ready: always}, nil
 	}
 
 	client, err := newRedisClient(cfg.Redis)
 	if err != nil {
-		return nil, nil, err
+		return storeChain{}, err
 	}
 	rs, err := cache.NewRedis(client, cache.RedisConfig{
 		Prefix:         cfg.Redis.KeyPrefix,
@@ -38,7 +51,7 @@ func newStore(ctx context.Context, cfg config.Config, log *slog.Logger, reg prom
 	})
 	if err != nil {
 		client.Close()
-		return nil, nil, fmt.Errorf("creating redis cache: %w", err)
+		return storeChain{}, fmt.Errorf("creating redis cache: %w", err)
 	}
 	var inner cache.Store = rs
 	closers := []func() error{client.Close}
@@ -49,33 +62,46 @@ func newStore(ctx context.Context, cfg config.Config, log *slog.Logger, reg prom
 		})
 		if err != nil {
 			client.Close()
-			return nil, nil, fmt.Errorf("creating near cache: %w", err)
+			return storeChain{}, fmt.Errorf("creating near cache: %w", err)
 		}
 		inner = near
 		closers = append(closers, near.Close)
 	}
 
-	// The breaker's state is a gauge (0 closed, 1 half-open, 2 open) and one
-	// log line per change, so an outage shows without a line per request.
+	// The breaker's state is a gauge (0 closed, 1 half-open, 2 open). An
+	// outage is logged when it starts, once a minute while it lasts, and
+	// when it ends: never per request, nor per probe.
 	state := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "rzpgate_cache_breaker_state",
 		Help: "State of the breaker around the shared cache: 0 closed, 1 half-open, 2 open (Redis failing; requests go to the upstream).",
 	})
 	reg.MustRegister(state)
 	guard := cache.NewGuard(inner, cache.GuardConfig{
-		Timeout:     cfg.Redis.ReadTimeout.D() + cfg.Redis.WriteTimeout.D(),
-		Failures:    cfg.Redis.Breaker.Failures,
-		OpenTimeout: cfg.Redis.Breaker.OpenTimeout.D(),
-		OnStateChange: func(from, to string) {
+		Timeout:        cfg.Redis.ReadTimeout.D() + cfg.Redis.WriteTimeout.D(),
+		Failures:       cfg.Redis.Breaker.Failures,
+		OpenTimeout:    cfg.Redis.Breaker.OpenTimeout.D(),
+		MaxOpenTimeout: cfg.Redis.Breaker.MaxOpenTimeout.D(),
+		OnStateChange: func(_, to string) {
 			state.Set(map[string]float64{"closed": 0, "half-open": 1, "open": 2}[to])
-			level := slog.LevelWarn
-			if to == "closed" {
-				level = slog.LevelInfo
-			}
-			log.Log(context.Background(), level, "redis cache breaker changed state", slog.String("from", from), slog.String("to", to))
+		},
+		OnOutageStart: func(o cache.Outage) {
+			log.Warn("redis cache unavailable; serving from the upstream", slog.Any("outage", o))
+		},
+		OnOutageSummary: func(o cache.Outage) {
+			log.Warn("redis cache still unavailable", slog.Any("outage", o))
+		},
+		OnOutageEnd: func(o cache.Outage) {
+			log.Info("redis cache available again", slog.Any("outage", o))
 		},
 	})
 	closers = append([]func() error{guard.Close}, closers...)
+	ready := always
+	if limit := cfg.Redis.UnreadyAfter.D(); limit > 0 {
+		ready = func(now time.Time) bool {
+			since, down := guard.UnusableSince()
+			return !down || now.Sub(since) < limit
+		}
+	}
 
 	pctx, cancel := context.WithTimeout(ctx, cfg.Redis.DialTimeout.D()+cfg.Redis.ReadTimeout.D())
 	defer cancel()
@@ -83,11 +109,11 @@ func newStore(ctx context.Context, cfg config.Config, log *slog.Logger, reg prom
 		// Not fatal: the gateway serves from the upstream until Redis answers.
 		log.Warn("redis is not answering yet; serving without the shared cache", slog.Any("error", err))
 	}
-	return guard, func() {
+	return storeChain{Store: guard, ready: ready, close: func() {
 		for _, c := range closers {
 			c()
 		}
-	}, nil
+	}}, nil
 }
 
 // newRedisClient returns a go-redis UniversalClient for the configuration:

@@ -33,6 +33,8 @@ type clusterOpts struct {
 	replicas int
 	near     time.Duration // near-cache TTL; 0 disables it
 	timeout  time.Duration // Guard timeout; 0 means 100ms
+	// configure, if not nil, adjusts every replica's configuration.
+	configure func(*proxy.Config)
 }
 
 func newCluster(t *testing.T, o clusterOpts) *cluster {
@@ -62,7 +64,12 @@ func newCluster(t *testing.T, o clusterOpts) *cluster {
 		}
 		guard := cache.NewGuard(inner, cache.GuardConfig{Timeout: o.timeout, Failures: 3, OpenTimeout: 200 * time.Millisecond})
 		t.Cleanup(func() { guard.Close() })
-		e := newEnvWith(t, c.fake, up.URL, func(cfg *proxy.Config) { cfg.Store = guard })
+		e := newEnvWith(t, c.fake, up.URL, func(cfg *proxy.Config) {
+			cfg.Store = guard
+			if o.configure != nil {
+				o.configure(cfg)
+			}
+		})
 		c.replicas = append(c.replicas, e)
 	}
 	return c
