@@ -54,6 +54,8 @@ type Config struct {
 	Cache Cache `yaml:"cache"`
 	// Redis configures the shared cache; its zero URL means in-memory.
 	Redis Redis `yaml:"redis"`
+	// Limits configures tenants, their rate limits and the upstream budget.
+	Limits Limits `yaml:"limits"`
 }
 
 // Log configures logging.
@@ -97,6 +99,107 @@ type Upstream struct {
 	MaxConnsPerHost int `yaml:"max_conns_per_host"`
 	// IdleConnTimeout is how long an idle connection is kept; 90s by default.
 	IdleConnTimeout Duration `yaml:"idle_conn_timeout"`
+	// Breaker stops sending requests to a failing Razorpay.
+	Breaker UpstreamBreaker `yaml:"breaker"`
+}
+
+// UpstreamBreaker configures the circuit breakers in front of Razorpay, one
+// per route group (payments, payment_links, qr_codes, other) in each
+// replica. A breaker opens when, within Window, at least MinRequests were
+// made and FailureRatio of them failed, or when ConsecutiveFailures failed
+// in a row; failures are 5xx answers, timeouts and connection errors.
+type UpstreamBreaker struct {
+	// Enabled turns the breakers on; true by default.
+	Enabled bool `yaml:"enabled"`
+	// PerGroup gives each route group its own breaker; true by default.
+	// False means one breaker for every request.
+	PerGroup bool `yaml:"per_group"`
+	// FailureRatio is the share of failed requests in Window that opens a
+	// breaker, above 0 and at most 1; 0.5 by default.
+	FailureRatio float64 `yaml:"failure_ratio"`
+	// MinRequests is how many requests Window must hold before
+	// FailureRatio applies; 10 by default, at least 1.
+	MinRequests int `yaml:"min_requests"`
+	// ConsecutiveFailures opens a breaker on its own; 5 by default, 0
+	// disables this condition.
+	ConsecutiveFailures int `yaml:"consecutive_failures"`
+	// Window is the rolling window of counts; 10s by default, positive.
+	Window Duration `yaml:"window"`
+	// BucketPeriod is the window's granularity; 1s by default, positive and
+	// dividing Window.
+	BucketPeriod Duration `yaml:"bucket_period"`
+	// OpenTimeout is how long a breaker stays open before probing; 5s by
+	// default, positive.
+	OpenTimeout Duration `yaml:"open_timeout"`
+	// HalfOpenRequests is how many probes a half-open breaker lets
+	// through; 1 by default, at least 1.
+	HalfOpenRequests int `yaml:"half_open_requests"`
+}
+
+// Limits configures tenants, their rate limits and the budget of requests
+// that reach Razorpay. With Enabled false, the default, no request is
+// limited and the budget is off.
+type Limits struct {
+	// Enabled turns tenant limits on; false by default.
+	Enabled bool `yaml:"enabled"`
+	// TenantFrom is where a request's tenant comes from: "key_id", the
+	// default, the Basic-auth key id (the part before ':', never the
+	// secret), or "header", the request header TenantHeader.
+	TenantFrom string `yaml:"tenant_from"`
+	// TenantHeader names the header that carries the tenant with
+	// TenantFrom "header", such as X-Rzpgate-Tenant. It is never forwarded
+	// to Razorpay. Empty by default; required with TenantFrom "header".
+	TenantHeader string `yaml:"tenant_header"`
+	// RejectUnknown answers 403 to tenants not listed in Tenants (and to
+	// requests with no tenant); false by default.
+	RejectUnknown bool `yaml:"reject_unknown"`
+	// ExpectedReplicas is how many replicas share Redis: while Redis is
+	// unreachable, each enforces 1/ExpectedReplicas of every limit
+	// locally; 1 by default, at least 1.
+	ExpectedReplicas int `yaml:"expected_replicas"`
+	// Default is the limit of each tenant not listed in Tenants; 100
+	// requests per second with a burst of 200 by default.
+	Default TenantLimit `yaml:"default"`
+	// Tenants lists known tenants by name (a key id, or the header's
+	// value) with their own limits; none by default. Their names are the
+	// only tenant values that metrics carry.
+	Tenants map[string]TenantLimit `yaml:"tenants"`
+	// Budget limits requests that reach Razorpay, whatever their tenant.
+	Budget Budget `yaml:"budget"`
+}
+
+// TenantLimit is one tenant's limit: Burst requests at once, refilled at
+// Rate requests per Period. Rate and Burst must be positive.
+type TenantLimit struct {
+	// Rate is how many requests per Period are allowed.
+	Rate int `yaml:"rate"`
+	// Burst is how many requests may arrive at once.
+	Burst int `yaml:"burst"`
+	// Period is Rate's period; zero means one second.
+	Period Duration `yaml:"period"`
+	// ExemptHits serves cache hits without counting them; false by default.
+	ExemptHits bool `yaml:"exempt_hits"`
+}
+
+// Budget is the global limit on requests that reach Razorpay (fills,
+// bypasses, pass-through requests and writes; never hits or coalesced
+// waiters), cluster-wide in shared mode.
+type Budget struct {
+	// Enabled turns the budget on; false by default.
+	Enabled bool `yaml:"enabled"`
+	// Rate is how many upstream requests per Period are allowed; 50 by
+	// default, positive.
+	Rate int `yaml:"rate"`
+	// Burst is how many may go at once; 50 by default, positive.
+	Burst int `yaml:"burst"`
+	// Period is Rate's period; zero means one second.
+	Period Duration `yaml:"period"`
+	// WriteReserve is the share of the budget that only writes may use, so
+	// that reads cannot starve them; 0.1 by default, at least 0 and below 1.
+	WriteReserve float64 `yaml:"write_reserve"`
+	// PauseOn429 stops all upstream requests for the Retry-After of a 429
+	// from Razorpay; true by default.
+	PauseOn429 bool `yaml:"pause_on_429"`
 }
 
 // Cache configures the response cache.
@@ -115,6 +218,16 @@ type Cache struct {
 	KeySecret string `yaml:"key_secret"`
 	// TTL sets the freshness lifetime per resource.
 	TTL TTL `yaml:"ttl"`
+	// StaleIfError keeps entries past their TTL, per route, to answer when
+	// Razorpay fails (5xx, timeouts, an open breaker) or the budget is
+	// spent; zero disables it for the route. Defaults: payments 60s,
+	// payment_links and qr_codes 5m; each at most 24h.
+	StaleIfError RouteDurations `yaml:"stale_if_error"`
+	// StaleWhileRevalidate serves an expired entry at once, per route,
+	// while one background fetch refreshes it; zero, the default,
+	// disables it. Each at most StaleIfError's value for the route, which
+	// bounds how long entries are kept.
+	StaleWhileRevalidate RouteDurations `yaml:"stale_while_revalidate"`
 	// WriteHold is how long, after a write whose outcome is unknown (a
 	// timeout, a dropped connection, a 5xx), nothing tagged with the ids it
 	// touches is stored, since Razorpay may still commit it. Zero, the
@@ -133,6 +246,16 @@ type TTL struct {
 	PaymentLinks Duration `yaml:"payment_links"`
 	// QRCodes is the lifetime of /v1/payments/qr_codes responses; 30s by
 	// default.
+	QRCodes Duration `yaml:"qr_codes"`
+}
+
+// RouteDurations sets one duration per cacheable route.
+type RouteDurations struct {
+	// Payments is for /v1/payments/{id}.
+	Payments Duration `yaml:"payments"`
+	// PaymentLinks is for /v1/payment_links/{id}.
+	PaymentLinks Duration `yaml:"payment_links"`
+	// QRCodes is for /v1/payments/qr_codes?customer_id=...
 	QRCodes Duration `yaml:"qr_codes"`
 }
 
@@ -231,6 +354,17 @@ func Default() Config {
 			MaxIdleConnsPerHost:   512,
 			MaxConnsPerHost:       0,
 			IdleConnTimeout:       Duration(90 * time.Second),
+			Breaker: UpstreamBreaker{
+				Enabled:             true,
+				PerGroup:            true,
+				FailureRatio:        0.5,
+				MinRequests:         10,
+				ConsecutiveFailures: 5,
+				Window:              Duration(10 * time.Second),
+				BucketPeriod:        Duration(time.Second),
+				OpenTimeout:         Duration(5 * time.Second),
+				HalfOpenRequests:    1,
+			},
 		},
 		Cache: Cache{
 			MaxBytes:      256 * MiB,
@@ -240,6 +374,11 @@ func Default() Config {
 				PaymentLinks: Duration(30 * time.Second),
 				QRCodes:      Duration(30 * time.Second),
 			},
+			StaleIfError: RouteDurations{
+				Payments:     Duration(time.Minute),
+				PaymentLinks: Duration(5 * time.Minute),
+				QRCodes:      Duration(5 * time.Minute),
+			},
 		},
 		Redis: Redis{
 			DialTimeout:  Duration(250 * time.Millisecond),
@@ -248,6 +387,12 @@ func Default() Config {
 			KeyPrefix:    "rzpgate:",
 			Breaker:      RedisBreaker{Failures: 3, OpenTimeout: Duration(time.Second), MaxOpenTimeout: Duration(30 * time.Second)},
 			NearCache:    NearCache{MaxBytes: 16 * MiB, TTL: Duration(time.Second)},
+		},
+		Limits: Limits{
+			TenantFrom:       "key_id",
+			ExpectedReplicas: 1,
+			Default:          TenantLimit{Rate: 100, Burst: 200},
+			Budget:           Budget{Rate: 50, Burst: 50, WriteReserve: 0.1, PauseOn429: true},
 		},
 	}
 }

@@ -75,7 +75,7 @@ func tagPaths(prefix string, t reflect.Type) []string {
 		if tag == "" || tag == "-" {
 			panic("field " + f.Name + " has no yaml tag")
 		}
-		if f.Type.Kind() == reflect.Struct {
+		if f.Type.Kind() == reflect.Struct { // a map, such as limits.tenants, is one leaf
 			paths = append(paths, tagPaths(prefix+tag+".", f.Type)...)
 			continue
 		}
@@ -89,7 +89,7 @@ func nodePaths(prefix string, n *yaml.Node) []string {
 	var paths []string
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i].Value, n.Content[i+1]
-		if v.Kind == yaml.MappingNode {
+		if v.Kind == yaml.MappingNode && len(v.Content) > 0 {
 			paths = append(paths, nodePaths(prefix+k+".", v)...)
 			continue
 		}

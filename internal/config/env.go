@@ -44,6 +44,17 @@ var envVars = []struct {
 	{"RZPGATE_REDIS_UNREADY_AFTER", func(c *Config) any { return &c.Redis.UnreadyAfter }},
 	{"RZPGATE_REDIS_NEAR_CACHE", func(c *Config) any { return &c.Redis.NearCache.Enabled }},
 	{"RZPGATE_REDIS_NEAR_CACHE_TTL", func(c *Config) any { return &c.Redis.NearCache.TTL }},
+	{"RZPGATE_BREAKER_ENABLED", func(c *Config) any { return &c.Upstream.Breaker.Enabled }},
+	{"RZPGATE_LIMITS_ENABLED", func(c *Config) any { return &c.Limits.Enabled }},
+	{"RZPGATE_LIMITS_TENANT_FROM", func(c *Config) any { return &c.Limits.TenantFrom }},
+	{"RZPGATE_LIMITS_TENANT_HEADER", func(c *Config) any { return &c.Limits.TenantHeader }},
+	{"RZPGATE_LIMITS_REJECT_UNKNOWN", func(c *Config) any { return &c.Limits.RejectUnknown }},
+	{"RZPGATE_LIMITS_EXPECTED_REPLICAS", func(c *Config) any { return &c.Limits.ExpectedReplicas }},
+	{"RZPGATE_LIMITS_DEFAULT_RATE", func(c *Config) any { return &c.Limits.Default.Rate }},
+	{"RZPGATE_LIMITS_DEFAULT_BURST", func(c *Config) any { return &c.Limits.Default.Burst }},
+	{"RZPGATE_BUDGET_ENABLED", func(c *Config) any { return &c.Limits.Budget.Enabled }},
+	{"RZPGATE_BUDGET_RATE", func(c *Config) any { return &c.Limits.Budget.Rate }},
+	{"RZPGATE_BUDGET_BURST", func(c *Config) any { return &c.Limits.Budget.Burst }},
 }
 
 // EnvNames returns the names of the environment variables ApplyEnv reads, in

@@ -44,6 +44,17 @@ func TestApplyEnv(t *testing.T) {
 		{"RZPGATE_REDIS_UNREADY_AFTER", "30s", func(c *Config) { c.Redis.UnreadyAfter = Duration(30 * time.Second) }},
 		{"RZPGATE_REDIS_NEAR_CACHE", "1", func(c *Config) { c.Redis.NearCache.Enabled = true }},
 		{"RZPGATE_REDIS_NEAR_CACHE_TTL", "500ms", func(c *Config) { c.Redis.NearCache.TTL = Duration(500 * time.Millisecond) }},
+		{"RZPGATE_BREAKER_ENABLED", "false", func(c *Config) { c.Upstream.Breaker.Enabled = false }},
+		{"RZPGATE_LIMITS_ENABLED", "true", func(c *Config) { c.Limits.Enabled = true }},
+		{"RZPGATE_LIMITS_TENANT_FROM", "Header", func(c *Config) { c.Limits.TenantFrom = "header" }},
+		{"RZPGATE_LIMITS_TENANT_HEADER", "X-Rzpgate-Tenant", func(c *Config) { c.Limits.TenantHeader = "X-Rzpgate-Tenant" }},
+		{"RZPGATE_LIMITS_REJECT_UNKNOWN", "true", func(c *Config) { c.Limits.RejectUnknown = true }},
+		{"RZPGATE_LIMITS_EXPECTED_REPLICAS", "3", func(c *Config) { c.Limits.ExpectedReplicas = 3 }},
+		{"RZPGATE_LIMITS_DEFAULT_RATE", "7", func(c *Config) { c.Limits.Default.Rate = 7 }},
+		{"RZPGATE_LIMITS_DEFAULT_BURST", "9", func(c *Config) { c.Limits.Default.Burst = 9 }},
+		{"RZPGATE_BUDGET_ENABLED", "true", func(c *Config) { c.Limits.Budget.Enabled = true }},
+		{"RZPGATE_BUDGET_RATE", "11", func(c *Config) { c.Limits.Budget.Rate = 11 }},
+		{"RZPGATE_BUDGET_BURST", "12", func(c *Config) { c.Limits.Budget.Burst = 12 }},
 	}
 	var names []string
 	for _, tt := range tests {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -45,6 +46,7 @@ func Parse(r io.Reader, base Config) (Config, error) {
 	}
 	c := base
 	c.Redis.Addrs = slices.Clone(base.Redis.Addrs) // Never share base's array.
+	c.Limits.Tenants = maps.Clone(base.Limits.Tenants)
 	if len(doc.Content) > 0 {
 		if err := decode("", doc.Content[0], reflect.ValueOf(&c).Elem()); err != nil {
 			return Config{}, err
@@ -63,10 +65,17 @@ func (c *Config) normalize() {
 	if len(c.Redis.Addrs) == 0 {
 		c.Redis.Addrs = nil
 	}
+	if len(c.Limits.Tenants) == 0 {
+		c.Limits.Tenants = nil
+	}
+	c.Limits.TenantFrom = strings.ToLower(c.Limits.TenantFrom)
 }
 
 // decode stores n into v, where path names v for errors.
 func decode(path string, n *yaml.Node, v reflect.Value) error {
+	if v.Kind() == reflect.Map && v.Type().Key().Kind() == reflect.String && v.Type().Elem().Kind() == reflect.Struct {
+		return decodeMap(path, n, v)
+	}
 	if v.Kind() != reflect.Struct {
 		if err := n.Decode(v.Addr().Interface()); err != nil {
 			return fmt.Errorf("%s: line %d: %s", path, n.Line, leafProblem(path, n, v, err))
@@ -107,6 +116,39 @@ func decode(path string, n *yaml.Node, v reflect.Value) error {
 			return err
 		}
 	}
+	return nil
+}
+
+// decodeMap stores a mapping of names to structs, such as limits.tenants,
+// decoding each value as strictly as the rest of the file; path.name names
+// an entry for errors. Entries replace the base's map whole.
+func decodeMap(path string, n *yaml.Node, v reflect.Value) error {
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if n.ShortTag() == "!!null" {
+		return nil
+	}
+	if n.Kind != yaml.MappingNode {
+		return fmt.Errorf("%s: line %d: must be a mapping of names", displayPath(path), n.Line)
+	}
+	m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i]
+		if k.Kind != yaml.ScalarNode || k.Value == "" {
+			return fmt.Errorf("%s: line %d: names must be plain, non-empty strings", displayPath(path), k.Line)
+		}
+		p := path + "." + k.Value
+		if m.MapIndex(reflect.ValueOf(k.Value)).IsValid() {
+			return fmt.Errorf("%s: line %d: already set", p, k.Line)
+		}
+		e := reflect.New(v.Type().Elem()).Elem()
+		if err := decode(p, n.Content[i+1], e); err != nil {
+			return err
+		}
+		m.SetMapIndex(reflect.ValueOf(k.Value), e)
+	}
+	v.Set(m)
 	return nil
 }
 

@@ -29,6 +29,13 @@ func TestParse(t *testing.T) {
 			c.Cache.TTL.Payments = Duration(time.Second)
 		}},
 		{desc: "log level lower-cased", in: "log: {level: WARN}\n", want: func(c *Config) { c.Log.Level = "warn" }},
+		{desc: "tenants", in: "limits:\n  enabled: true\n  tenants:\n    rzp_live_a: {rate: 5, burst: 10}\n    svc-b: {rate: 1, burst: 2, period: 1m, exempt_hits: true}\n", want: func(c *Config) {
+			c.Limits.Enabled = true
+			c.Limits.Tenants = map[string]TenantLimit{
+				"rzp_live_a": {Rate: 5, Burst: 10},
+				"svc-b":      {Rate: 1, Burst: 2, Period: Duration(time.Minute), ExemptHits: true},
+			}
+		}},
 		{desc: "unknown log level kept as written", in: "log: {level: Loud}\n", want: func(c *Config) { c.Log.Level = "Loud" }},
 		{desc: "redis", in: `
 redis:
@@ -87,6 +94,9 @@ func TestParseErrors(t *testing.T) {
 	}{
 		{desc: "unknown top-level field", in: "listn: :1\n", want: "listn: line 1: unknown field"},
 		{desc: "unknown nested field", in: "redis:\n  breaker:\n    failurs: 3\n", want: "redis.breaker.failurs: line 3: unknown field"},
+		{desc: "unknown field of a tenant", in: "limits:\n  tenants:\n    a: {rate: 1, brust: 2}\n", want: "limits.tenants.a.brust: line 3: unknown field"},
+		{desc: "tenants not a mapping", in: "limits:\n  tenants: [a, b]\n", want: "limits.tenants: line 2: must be a mapping"},
+		{desc: "tenant repeated", in: "limits:\n  tenants:\n    a: {rate: 1, burst: 1}\n    a: {rate: 2, burst: 2}\n", want: "limits.tenants.a: line 4: already set"},
 		{desc: "merge key", in: "x: &x {listen: \":1\"}\n", want: "x: line 1: unknown field"},
 		{desc: "repeated field", in: "listen: \":1\"\nlisten: \":2\"\n", want: "listen: line 2: already set on line 1"},
 		{desc: "bad duration", in: "upstream:\n  timeout: 10\n", want: "upstream.timeout: line 2: ", also: `invalid duration "10"`},

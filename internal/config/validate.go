@@ -2,8 +2,10 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -41,6 +43,8 @@ func (c Config) Validate() error {
 		c.Upstream.validate,
 		func() error { return c.Cache.validate(c.Redis.URL != "") },
 		c.Redis.validate,
+		c.Upstream.Breaker.validate,
+		c.Limits.validate,
 	} {
 		if err := check(); err != nil {
 			return err
@@ -148,6 +152,23 @@ func (c Cache) validate(shared bool) error {
 		return fmt.Errorf("cache.key_secret: must be set when redis.url is set, so that replicas agree")
 	case c.KeySecret != "" && len(c.KeySecret) < minKeySecret:
 		return fmt.Errorf("cache.key_secret: must be at least %d bytes", minKeySecret)
+	}
+	for _, d := range []struct {
+		field      string
+		stale, swr Duration
+	}{
+		{"payments", c.StaleIfError.Payments, c.StaleWhileRevalidate.Payments},
+		{"payment_links", c.StaleIfError.PaymentLinks, c.StaleWhileRevalidate.PaymentLinks},
+		{"qr_codes", c.StaleIfError.QRCodes, c.StaleWhileRevalidate.QRCodes},
+	} {
+		switch {
+		case d.stale < 0 || d.stale.D() > maxTTL:
+			return fmt.Errorf("cache.stale_if_error.%s: must be between 0 and %s, got %s", d.field, maxTTL, d.stale)
+		case d.swr < 0:
+			return fmt.Errorf("cache.stale_while_revalidate.%s: must not be negative, got %s", d.field, d.swr)
+		case d.swr > d.stale:
+			return fmt.Errorf("cache.stale_while_revalidate.%s: must not exceed cache.stale_if_error.%s (%s), which bounds how long entries are kept; got %s", d.field, d.field, d.stale, d.swr)
+		}
 	}
 	for _, d := range []struct {
 		field string
@@ -258,6 +279,97 @@ func (r Redis) validateURL() error {
 		}
 	}
 	return nil
+}
+
+func (b UpstreamBreaker) validate() error {
+	switch {
+	case !(b.FailureRatio > 0 && b.FailureRatio <= 1):
+		return fmt.Errorf("upstream.breaker.failure_ratio: must be above 0 and at most 1, got %v", b.FailureRatio)
+	case b.MinRequests < 1:
+		return fmt.Errorf("upstream.breaker.min_requests: must be at least 1, got %d", b.MinRequests)
+	case b.ConsecutiveFailures < 0:
+		return fmt.Errorf("upstream.breaker.consecutive_failures: must not be negative, got %d", b.ConsecutiveFailures)
+	case b.HalfOpenRequests < 1:
+		return fmt.Errorf("upstream.breaker.half_open_requests: must be at least 1, got %d", b.HalfOpenRequests)
+	}
+	for _, d := range []struct {
+		field string
+		v     Duration
+	}{
+		{"upstream.breaker.window", b.Window},
+		{"upstream.breaker.bucket_period", b.BucketPeriod},
+		{"upstream.breaker.open_timeout", b.OpenTimeout},
+	} {
+		if err := positive(d.field, d.v); err != nil {
+			return err
+		}
+	}
+	if b.Window%b.BucketPeriod != 0 {
+		return fmt.Errorf("upstream.breaker.bucket_period: must divide upstream.breaker.window (%s), got %s", b.Window, b.BucketPeriod)
+	}
+	return nil
+}
+
+func (l Limits) validate() error {
+	switch {
+	case l.TenantFrom != "key_id" && l.TenantFrom != "header":
+		return fmt.Errorf("limits.tenant_from: must be key_id or header, got %q", l.TenantFrom)
+	case l.TenantFrom == "header" && l.TenantHeader == "":
+		return fmt.Errorf("limits.tenant_header: must be set when limits.tenant_from is header")
+	case l.TenantHeader != "" && !isToken(l.TenantHeader):
+		return fmt.Errorf("limits.tenant_header: must be a header name, got %q", l.TenantHeader)
+	case l.TenantHeader != "" && slices.Contains(reservedHeaders, strings.ToLower(l.TenantHeader)):
+		return fmt.Errorf("limits.tenant_header: must not be a header Razorpay or HTTP uses, got %q", l.TenantHeader)
+	case l.ExpectedReplicas < 1:
+		return fmt.Errorf("limits.expected_replicas: must be at least 1, got %d", l.ExpectedReplicas)
+	}
+	if err := l.Default.validate("limits.default"); err != nil {
+		return err
+	}
+	for _, name := range slices.Sorted(maps.Keys(l.Tenants)) {
+		if err := l.Tenants[name].validate("limits.tenants." + name); err != nil {
+			return err
+		}
+	}
+	b := l.Budget
+	if err := (TenantLimit{Rate: b.Rate, Burst: b.Burst, Period: b.Period}).validate("limits.budget"); err != nil {
+		return err
+	}
+	if !(b.WriteReserve >= 0 && b.WriteReserve < 1) {
+		return fmt.Errorf("limits.budget.write_reserve: must be at least 0 and below 1, got %v", b.WriteReserve)
+	}
+	return nil
+}
+
+// reservedHeaders may not carry the tenant: the gateway strips the tenant
+// header before forwarding, and these must reach Razorpay.
+var reservedHeaders = []string{"authorization", "x-razorpay-account", "content-type", "content-length", "host", "connection", "accept-encoding", "x-request-id"}
+
+// validate checks a limit; field names it in errors. A rate or burst of 0
+// would make go-redis/redis_rate error or deny everything.
+func (t TenantLimit) validate(field string) error {
+	switch {
+	case t.Rate <= 0:
+		return fmt.Errorf("%s.rate: must be positive, got %d", field, t.Rate)
+	case t.Burst <= 0:
+		return fmt.Errorf("%s.burst: must be positive, got %d", field, t.Burst)
+	case t.Period < 0:
+		return fmt.Errorf("%s.period: must not be negative, got %s", field, t.Period)
+	}
+	return nil
+}
+
+// isToken reports whether s is an HTTP field name (RFC 9110 section 5.1).
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
 }
 
 // positive reports a non-positive duration d as a problem with field.
