@@ -1,8 +1,10 @@
 package cache
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,13 +14,16 @@ import (
 
 // MemoryConfig configures a Memory store. The zero value is usable.
 type MemoryConfig struct {
-	// MaxBytes bounds the approximate bytes of all entries; zero means 64 MiB.
+	// MaxBytes bounds the heap the store holds: entries with their headers
+	// and tags, the tag index, and otter's own records of them. Zero means
+	// 64 MiB.
 	MaxBytes int64
 	// FenceRetention is how long a purge is remembered to fence fills that
 	// started before it; fills whose fence is older are refused. Zero means
 	// two minutes. It must exceed the longest upstream fetch.
 	FenceRetention time.Duration
-	// Clock returns the current time; nil means time.Now.
+	// Clock returns the current time; nil means time.Now. Entries expire on
+	// it, in otter as well.
 	Clock func() time.Time
 }
 
@@ -26,10 +31,15 @@ type MemoryConfig struct {
 // W-TinyLFU; otter applies Set and Invalidate to its map synchronously, so a
 // purge can never be undone by an earlier set that was still buffered (unlike
 // caches that queue writes, such as ristretto).
+//
+// Locks are taken in one order: mu, then otter's locks, then the tag index's
+// (which otter's deletion callback takes). Nothing calls otter while holding
+// the index's lock.
 type Memory struct {
-	entries   *otter.Cache[string, *Entry]
+	entries   *otter.Cache[string, *item]
 	clock     func() time.Time
 	retention time.Duration
+	index     *tagIndex
 
 	// epoch counts purges. It is written under mu and read without it by
 	// Fence: a fence taken before a purge's increment carries a smaller epoch
@@ -37,14 +47,10 @@ type Memory struct {
 	epoch atomic.Uint64
 
 	mu sync.Mutex // guards the fields below and orders Set against Purge
-	// tags indexes keys by tag; each key maps to the latest expiry of an
-	// entry stored under it with that tag, so the index can be swept.
-	tags map[string]map[string]time.Time
 	// marks holds the last purge of each tag, kept for retention.
-	marks map[string]mark
+	marks *expiring[mark]
 	// holds maps each held tag to the end of its hold.
-	holds     map[string]time.Time
-	lastSweep time.Time
+	holds *expiring[time.Time]
 }
 
 type mark struct {
@@ -65,41 +71,56 @@ func NewMemory(cfg MemoryConfig) (*Memory, error) {
 	if cfg.FenceRetention == 0 {
 		cfg.FenceRetention = 2 * time.Minute
 	}
+	// otter's own clock reads only the monotonic time, which costs half
+	// of time.Now on some hosts; a hit reads it on every Get.
+	var clock otter.Clock
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
+	} else {
+		clock = clockFunc(cfg.Clock)
 	}
-	entries, err := otter.New(&otter.Options[string, *Entry]{
+	m := &Memory{
+		clock:     cfg.Clock,
+		retention: cfg.FenceRetention,
+		index:     newTagIndex(),
+		marks:     newExpiring(func(mk mark) time.Time { return mk.at.Add(cfg.FenceRetention) }),
+		holds:     newExpiring(func(until time.Time) time.Time { return until }),
+	}
+	entries, err := otter.New(&otter.Options[string, *item]{
 		MaximumWeight: uint64(cfg.MaxBytes),
-		Weigher: func(key string, e *Entry) uint32 {
-			return uint32(min(len(key)+e.Size(), 1<<31))
-		},
-		ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[string, *Entry]) time.Duration {
-			return e.Value.TTL
+		Weigher:       func(_ string, it *item) uint32 { return it.weight },
+		ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[string, *item]) time.Duration {
+			// otter keeps the deadline of a non-positive duration: an
+			// entry stored past its keep expires at once instead.
+			return max(e.Value.e.KeepUntil().Sub(m.clock()), 1)
 		}),
+		// The index forgets an item the moment otter does, whatever the
+		// cause (eviction, expiry, replacement, invalidation), so it never
+		// outgrows the cache. The callback runs under otter's bucket lock,
+		// on the goroutine of the Set or Invalidate that deleted the item
+		// (which may hold mu) or on otter's maintenance goroutine: it takes
+		// only the index's lock.
+		OnAtomicDeletion: func(ev otter.DeletionEvent[string, *item]) { m.index.remove(ev.Value) },
+		Clock:            clock,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating memory cache: %w", err)
 	}
-	return &Memory{
-		entries:   entries,
-		clock:     cfg.Clock,
-		retention: cfg.FenceRetention,
-		tags:      make(map[string]map[string]time.Time),
-		marks:     make(map[string]mark),
-		holds:     make(map[string]time.Time),
-	}, nil
+	m.entries = entries
+	return m, nil
 }
 
-// Get returns the fresh entry stored under key. It takes no lock of the
-// store's own, so hits never wait behind fills or purges.
+// Get returns the entry stored under key, fresh or stale, until its
+// KeepUntil. It takes no lock of the store's own, so hits never wait behind
+// fills or purges.
 func (m *Memory) Get(_ context.Context, key string) (*Entry, error) {
-	e, ok := m.entries.GetIfPresent(key)
+	it, ok := m.entries.GetIfPresent(key)
 	// Expiry is checked on the store's clock as well as otter's, so an entry
-	// is never served past StoredAt+TTL whatever otter's timer resolution.
-	if !ok || !m.clock().Before(e.Expires()) {
+	// is never returned past its KeepUntil whatever otter's timer resolution.
+	if !ok || !m.clock().Before(it.e.KeepUntil()) {
 		return nil, ErrMiss
 	}
-	return e, nil
+	return &it.e, nil
 }
 
 // Fence returns the current purge epoch.
@@ -113,32 +134,42 @@ func (m *Memory) Set(_ context.Context, key string, e *Entry, f Fence) error {
 	if now.Sub(f.Taken) >= m.retention {
 		return ErrFenced
 	}
+	it := newItem(key, e)
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.expireLocked(now)
 	for _, t := range e.Tags {
-		if mk, ok := m.marks[t]; ok && mk.epoch > f.Epoch {
+		if mk, ok := m.marks.get(t); ok && mk.epoch > f.Epoch {
 			return ErrFenced
 		}
 	}
 	for _, t := range e.Tags {
-		if until, ok := m.holds[t]; ok && now.Before(until) {
+		if until, ok := m.holds.get(t); ok && now.Before(until) {
 			return ErrHeld
 		}
 	}
-	m.entries.Set(key, e)
-	exp := e.Expires()
-	for _, t := range e.Tags {
-		keys := m.tags[t]
-		if keys == nil {
-			keys = make(map[string]time.Time)
-			m.tags[t] = keys
-		}
-		if keys[key].Before(exp) {
-			keys[key] = exp
-		}
-	}
-	m.sweepLocked(now)
+	// Indexed first: otter may evict the item before Set returns.
+	m.index.add(it)
+	m.entries.Set(key, it)
 	return nil
+}
+
+// newItem copies e for the store, compacting its body and tags if their
+// capacity wastes a size class: the proxy reads bodies with io.ReadAll,
+// which leaves a 700-byte body in an 896-byte array.
+func newItem(key string, e *Entry) *item {
+	it := &item{e: *e, key: key}
+	if allocSize(cap(e.Body)) > allocSize(len(e.Body)) {
+		it.e.Body = bytes.Clone(e.Body)
+	}
+	if allocSize(cap(e.Tags)*stringHeader) > allocSize(len(e.Tags)*stringHeader) {
+		it.e.Tags = slices.Clone(e.Tags)
+	}
+	if len(e.Tags) > 0 {
+		it.links = make([]link, len(e.Tags))
+	}
+	it.weight = uint32(min(it.cost(), 1<<31))
+	return it
 }
 
 // Purge deletes every entry tagged with any of tags and fences fills that
@@ -148,6 +179,7 @@ func (m *Memory) Purge(ctx context.Context, tags ...string) error {
 }
 
 // Hold purges tags and refuses to store entries tagged with them for d.
+// It costs time in proportion to the entries it deletes.
 func (m *Memory) Hold(_ context.Context, d time.Duration, tags ...string) error {
 	if len(tags) == 0 {
 		return nil
@@ -155,30 +187,32 @@ func (m *Memory) Hold(_ context.Context, d time.Duration, tags ...string) error 
 	now := m.clock()
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.expireLocked(now)
 	if d > 0 {
 		until := now.Add(d)
 		for _, t := range tags {
-			if until.After(m.holds[t]) {
-				m.holds[t] = until
+			if held, _ := m.holds.get(t); until.After(held) {
+				m.holds.put(t, until)
 			}
 		}
 	}
 	epoch := m.epoch.Add(1)
 	for _, t := range tags {
-		m.marks[t] = mark{epoch: epoch, at: now}
-		for key := range m.tags[t] {
-			m.entries.Invalidate(key)
-		}
-		delete(m.tags, t)
+		m.marks.put(t, mark{epoch: epoch, at: now})
 	}
-	m.sweepLocked(now)
+	// No Set can store under these keys until mu is released, so each
+	// still holds the item taken from the index, or nothing.
+	for _, it := range m.index.take(tags) {
+		m.entries.Invalidate(it.key)
+	}
 	return nil
 }
 
 // Len reports the number of entries, including expired ones not yet evicted.
 func (m *Memory) Len() int { return m.entries.EstimatedSize() }
 
-// Bytes reports the approximate bytes the entries occupy.
+// Bytes reports the heap bytes the entries are estimated to occupy, index
+// and otter's records included.
 func (m *Memory) Bytes() int64 { return int64(m.entries.WeightedSize()) }
 
 // Close stops the store's background work.
@@ -187,33 +221,16 @@ func (m *Memory) Close() error {
 	return nil
 }
 
-// sweepLocked drops index records of expired entries and purge marks past
-// retention, at most once a second, so the index stays proportional to what
-// the cache holds. Keys evicted early stay indexed until their expiry, which
-// costs a spurious Invalidate at worst. m.mu must be held.
-func (m *Memory) sweepLocked(now time.Time) {
-	if now.Sub(m.lastSweep) < time.Second {
-		return
-	}
-	m.lastSweep = now
-	for t, keys := range m.tags {
-		for key, exp := range keys {
-			if !now.Before(exp) {
-				delete(keys, key)
-			}
-		}
-		if len(keys) == 0 {
-			delete(m.tags, t)
-		}
-	}
-	for t, mk := range m.marks {
-		if now.Sub(mk.at) >= m.retention {
-			delete(m.marks, t)
-		}
-	}
-	for t, until := range m.holds {
-		if !now.Before(until) {
-			delete(m.holds, t)
-		}
-	}
+// expireLocked forgets purge marks past retention and holds that ended.
+// m.mu must be held.
+func (m *Memory) expireLocked(now time.Time) {
+	m.marks.expire(now)
+	m.holds.expire(now)
 }
+
+// clockFunc is otter's view of the store's clock.
+type clockFunc func() time.Time
+
+func (c clockFunc) NowNano() int64 { return c().UnixNano() }
+
+func (c clockFunc) Tick(d time.Duration) <-chan time.Time { return time.Tick(d) }

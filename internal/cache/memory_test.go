@@ -4,7 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"math/rand/v2"
 	"net/http"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -60,6 +66,35 @@ func TestMemoryGetSetExpire(t *testing.T) {
 	c.Add(10 * time.Second)
 	if _, err := m.Get(ctx, "k"); !errors.Is(err, ErrMiss) {
 		t.Errorf("Get at expiry: err = %v; want ErrMiss", err)
+	}
+}
+
+// TestMemoryKeepsStale checks that an entry with a Stale allowance is
+// returned past its TTL until its KeepUntil, and then dropped by otter too.
+func TestMemoryKeepsStale(t *testing.T) {
+	ctx := context.Background()
+	c := &clock{now: time.Unix(1700000000, 0)}
+	m := newTestMemory(t, c)
+	e := entry(c, "v", 10*time.Second, "qr_1")
+	e.Stale = 20 * time.Second
+	if err := m.Set(ctx, "k", e, mustFence(t, m)); err != nil {
+		t.Fatal(err)
+	}
+	c.Add(15 * time.Second)
+	got, err := m.Get(ctx, "k")
+	if err != nil {
+		t.Fatalf("Get past the TTL, within Stale: %v; want the stale entry", err)
+	}
+	if !c.Now().After(got.Expires()) {
+		t.Errorf("entry returned past its TTL is not stale by Expires")
+	}
+	c.Add(15 * time.Second)
+	if _, err := m.Get(ctx, "k"); !errors.Is(err, ErrMiss) {
+		t.Errorf("Get past KeepUntil: err = %v; want ErrMiss", err)
+	}
+	m.entries.CleanUp()
+	if items, _, _ := m.index.stats(); items != 0 {
+		t.Errorf("index holds %d items after KeepUntil; want 0", items)
 	}
 }
 
@@ -132,7 +167,7 @@ func TestMemoryFenceRetention(t *testing.T) {
 	if err := m.Set(ctx, "k", entry(c, "x", time.Minute, "qr_1"), f); !errors.Is(err, ErrFenced) {
 		t.Errorf("Set with a fence older than retention = %v; want ErrFenced", err)
 	}
-	if n := len(m.marks); n != 1 {
+	if n := m.marks.len(); n != 1 {
 		t.Errorf("marks after sweep = %d; want 1 (only the recent purge)", n)
 	}
 }
@@ -148,9 +183,13 @@ func TestMemoryIndexSwept(t *testing.T) {
 	c.Add(2 * time.Second)
 	f, _ := m.Fence(ctx)
 	m.Set(ctx, "last", entry(c, "x", time.Second, "t_last"), f)
-	m.mu.Lock()
-	n := len(m.tags)
-	m.mu.Unlock()
+	m.entries.CleanUp() // otter expires entries on the store's clock
+	if items, _, _ := m.index.stats(); items != 1 {
+		t.Errorf("tag index holds %d items after the entries expired; want 1", items)
+	}
+	m.index.mu.Lock()
+	n := len(m.index.heads)
+	m.index.mu.Unlock()
 	if n != 1 {
 		t.Errorf("tag index holds %d tags after the entries expired; want 1", n)
 	}
@@ -214,6 +253,336 @@ func TestMemoryConcurrentFence(t *testing.T) {
 			if string(e.Body) != fmt.Sprint(last) {
 				t.Errorf("entry filled at epoch %s survived the purge at epoch %d", e.Body, last)
 			}
+		}
+	}
+}
+
+// realisticEntry returns the i'th of a stream of distinct entries shaped as
+// the proxy's fill makes them: a QR code of about 700 bytes read with
+// io.ReadAll, its Content-Type and Content-Length, and three tags: the QR
+// code's and a payment's ids, unique to the entry, and a customer's id shared
+// by a hundredth of the entries.
+func realisticEntry(i int, now time.Time) (key string, e *Entry) {
+	qr := fmt.Sprintf("qr_%014d", i)
+	cust := fmt.Sprintf("cust_%014d", i%100)
+	pay := fmt.Sprintf("pay_%014d", i)
+	key = "rzp_test_AbCdEfGhIjKlMn|GET|/v1/payments/qr_codes/" + qr + "?expand[]=payments&expand[]=customer"
+	body := fmt.Sprintf(`{"id":%q,"entity":"qr_code","created_at":1700000000,"name":"Store Front",`+
+		`"usage":"multiple_use","type":"upi_qr","image_url":"https://rzp.io/i/BWcUVrLp","payment_amount":null,`+
+		`"status":"active","description":"For Store 1","fixed_amount":false,"payments_amount_received":500,`+
+		`"payments_count_received":1,"notes":{"purpose":"Test UPI QR code notes"},"customer_id":%q,`+
+		`"close_by":1681615838,"closed_at":null,"close_reason":null,"payments":{"entity":"collection",`+
+		`"count":1,"items":[{"id":%q,"entity":"payment","amount":500,"currency":"INR","status":"captured",`+
+		`"method":"upi","captured":true,"vpa":"success@razorpay","email":"gaurav.kumar@example.com",`+
+		`"contact":"+919000090000","fee":10,"tax":0}]}}`, qr, cust, pay)
+	b, err := io.ReadAll(strings.NewReader(body))
+	if err != nil {
+		panic(err)
+	}
+	tags := []string{qr}
+	tags = append(tags, cust, pay)
+	return key, &Entry{
+		Status: http.StatusOK,
+		Header: http.Header{
+			"Content-Length": {strconv.Itoa(len(b))},
+			"Content-Type":   {strings.Clone("application/json; charset=utf-8")},
+		},
+		Body:     b,
+		Tags:     tags,
+		StoredAt: now,
+		TTL:      time.Hour,
+	}
+}
+
+// liveHeap returns the bytes of live heap objects after a full collection.
+func liveHeap() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// stats reports the items and links the index holds, and the links purges
+// have visited.
+func (x *tagIndex) stats() (items, links int, visited uint64) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.items, x.links, x.visited
+}
+
+// keys returns the items the index holds by key.
+func (x *tagIndex) keys() map[string]*item {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	keys := make(map[string]*item)
+	for _, h := range x.heads {
+		for l := h; l != nil; l = l.next {
+			keys[l.it.key] = l.it
+		}
+	}
+	return keys
+}
+
+// tagsOf returns the tags the index lists key under, sorted.
+func (x *tagIndex) tagsOf(key string) []string {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	var tags []string
+	for tag, h := range x.heads {
+		for l := h; l != nil; l = l.next {
+			if l.it.key == key {
+				tags = append(tags, tag)
+			}
+		}
+	}
+	slices.Sort(tags)
+	return tags
+}
+
+// assertIndexConsistent checks that the tag index holds exactly what otter
+// holds: every indexed key's item is the one otter has under the key, and
+// the index holds no more items than otter.
+func assertIndexConsistent(t *testing.T, m *Memory) {
+	t.Helper()
+	m.entries.CleanUp()
+	indexed := m.index.keys()
+	for key, it := range indexed {
+		got, ok := m.entries.GetEntryQuietly(key)
+		if !ok {
+			t.Fatalf("key %q is indexed but not in otter", key)
+		}
+		if got.Value != it {
+			t.Fatalf("key %q is indexed with an item otter replaced", key)
+		}
+	}
+	items, _, _ := m.index.stats()
+	if items != len(indexed) {
+		t.Errorf("index counts %d items; its lists hold %d", items, len(indexed))
+	}
+	if n := m.Len(); items > n {
+		t.Errorf("index holds %d items; otter holds %d entries", items, n)
+	}
+}
+
+// TestMemoryHeapWithinBound fills a small store with many more realistic
+// entries than fit and checks that the heap the store holds stays within
+// 1.25 MaxBytes plus a fixed allowance, and that the tag index holds only
+// what otter holds.
+func TestMemoryHeapWithinBound(t *testing.T) {
+	const (
+		maxBytes  = 4 << 20
+		allowance = 1 << 20 // otter's buffers, timer wheel and tables' slack
+		offered   = 120_000 // about 230 MiB
+	)
+	ctx := context.Background()
+	c := &clock{now: time.Unix(1700000000, 0)}
+	before := liveHeap()
+	m, err := NewMemory(MemoryConfig{MaxBytes: maxBytes, Clock: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	for i := range offered {
+		key, e := realisticEntry(i, c.Now())
+		if err := m.Set(ctx, key, e, mustFence(t, m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m.entries.CleanUp()
+	held := int64(liveHeap()) - int64(before)
+	n := m.Len()
+	t.Logf("%d entries held of %d offered: heap %d bytes (%.0f per entry), weight %d (%.0f per entry)",
+		n, offered, held, float64(held)/float64(n), m.Bytes(), float64(m.Bytes())/float64(n))
+	if limit := int64(maxBytes*5/4 + allowance); held > limit {
+		t.Errorf("store holds %d bytes of heap; want at most %d (1.25 MaxBytes + %d)", held, limit, allowance)
+	}
+	if n < 1000 {
+		t.Errorf("store holds %d entries; want about 2000: the weights overcount", n)
+	}
+	assertIndexConsistent(t, m)
+	runtime.KeepAlive(m)
+}
+
+// TestMemoryDeletionUnindexes checks that every way otter deletes an entry
+// takes it out of the tag index at once, and that replacing an entry leaves
+// the new one indexed, even when both are the same *Entry.
+func TestMemoryDeletionUnindexes(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		desc string
+		// do acts on a store holding "k" tagged qr_1 and cust_1, and
+		// returns the tags "k" should be indexed under afterwards.
+		do func(t *testing.T, m *Memory, c *clock, e *Entry) []string
+	}{
+		{"eviction", func(t *testing.T, m *Memory, c *clock, e *Entry) []string {
+			for i := range 2000 { // 20 MiB into 1 MiB
+				m.Set(ctx, fmt.Sprint("big", i), entry(c, strings.Repeat("x", 10<<10), time.Hour, fmt.Sprint("qr_big", i)), mustFence(t, m))
+			}
+			m.entries.CleanUp()
+			if n := m.Len(); n > 120 {
+				t.Fatalf("Len() = %d after offering 20 MiB; want about 100", n)
+			}
+			// W-TinyLFU may keep k: it decides admission by frequency.
+			if _, kept := m.entries.GetEntryQuietly("k"); kept {
+				return []string{"cust_1", "qr_1"}
+			}
+			return nil
+		}},
+		{"expiry", func(t *testing.T, m *Memory, c *clock, _ *Entry) []string {
+			c.Add(time.Minute)
+			return nil
+		}},
+		{"stale on arrival", func(t *testing.T, m *Memory, c *clock, _ *Entry) []string {
+			m.Set(ctx, "k", entry(c, "v", 0, "qr_1"), mustFence(t, m))
+			c.Add(2 * time.Second) // otter's timer wheel turns about once a second
+			return nil
+		}},
+		{"invalidation", func(t *testing.T, m *Memory, c *clock, _ *Entry) []string {
+			m.entries.Invalidate("k")
+			return nil
+		}},
+		{"replacement with other tags", func(t *testing.T, m *Memory, c *clock, _ *Entry) []string {
+			m.Set(ctx, "k", entry(c, "v2", time.Minute, "qr_2"), mustFence(t, m))
+			return []string{"qr_2"}
+		}},
+		{"replacement with the same entry", func(t *testing.T, m *Memory, c *clock, e *Entry) []string {
+			m.Set(ctx, "k", e, mustFence(t, m))
+			return []string{"cust_1", "qr_1"}
+		}},
+		{"purge of another tag", func(t *testing.T, m *Memory, c *clock, _ *Entry) []string {
+			m.Purge(ctx, "qr_2")
+			return []string{"cust_1", "qr_1"}
+		}},
+		{"purge", func(t *testing.T, m *Memory, c *clock, _ *Entry) []string {
+			m.Purge(ctx, "cust_1")
+			return nil
+		}},
+		{"purge of a tag an entry holds twice", func(t *testing.T, m *Memory, c *clock, _ *Entry) []string {
+			m.Set(ctx, "k", entry(c, "v", time.Minute, "qr_1", "cust_1", "qr_1"), mustFence(t, m))
+			m.Set(ctx, "k2", entry(c, "v", time.Minute, "qr_1"), mustFence(t, m))
+			m.Purge(ctx, "qr_1")
+			return nil
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			c := &clock{now: time.Unix(1700000000, 0)}
+			m := newTestMemory(t, c)
+			e := entry(c, "v", time.Minute, "qr_1", "cust_1")
+			m.Set(ctx, "k", e, mustFence(t, m))
+			want := tt.do(t, m, c, e)
+			assertIndexConsistent(t, m)
+
+			if got := m.index.tagsOf("k"); !slices.Equal(got, want) {
+				t.Errorf("k is indexed under %q; want %q", got, want)
+			}
+		})
+	}
+}
+
+// TestMemoryPurgeVisitsOnlyItsEntries purges single tags of a store of
+// 100,000 entries and checks, by the links the index unlinked, that each
+// purge visited only the entries it deleted.
+func TestMemoryPurgeVisitsOnlyItsEntries(t *testing.T) {
+	const n, group = 100_000, 10
+	ctx := context.Background()
+	c := &clock{now: time.Unix(1700000000, 0)}
+	m, err := NewMemory(MemoryConfig{MaxBytes: 1 << 30, Clock: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	f := mustFence(t, m)
+	for i := range n {
+		e := &Entry{Status: 200, Body: []byte("{}"), Tags: []string{fmt.Sprint("qr_", i), fmt.Sprint("cust_", i/group)}, StoredAt: c.Now(), TTL: time.Hour}
+		if err := m.Set(ctx, fmt.Sprint("k", i), e, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		desc    string
+		tags    []string
+		deleted int
+	}{
+		{"unique tag", []string{"qr_5"}, 1},
+		{"shared tag", []string{"cust_100"}, group},
+		{"shared tag, one entry already purged", []string{"cust_0"}, group - 1},
+		{"two tags", []string{"cust_200", "qr_2001"}, group},
+		{"unknown tag", []string{"qr_x"}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			items0, links0, visited0 := m.index.stats()
+			if err := m.Purge(ctx, tt.tags...); err != nil {
+				t.Fatal(err)
+			}
+			items, links, visited := m.index.stats()
+			if got := items0 - items; got != tt.deleted {
+				t.Errorf("purge unindexed %d entries; want %d", got, tt.deleted)
+			}
+			// Each entry has two links: a purge that visits only what
+			// it deletes visits twice as many links as entries.
+			if got, want := visited-visited0, uint64(2*tt.deleted); got != want {
+				t.Errorf("purge visited %d links; want %d", got, want)
+			}
+			if got := links0 - links; got != 2*tt.deleted {
+				t.Errorf("purge unlinked %d links; want %d", got, 2*tt.deleted)
+			}
+		})
+	}
+	if got, want := m.Len(), n-1-group-(group-1)-group; got != want {
+		t.Errorf("Len() = %d after the purges; want %d", got, want)
+	}
+}
+
+// TestMemoryConcurrentEviction races fills, replacements, hits and purges
+// in a store small enough to evict all the time, then checks that the index
+// and otter agree.
+func TestMemoryConcurrentEviction(t *testing.T) {
+	ctx := context.Background()
+	m, err := NewMemory(MemoryConfig{MaxBytes: 256 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(uint64(g), 0))
+			for range 5000 {
+				i := r.IntN(2000)
+				switch op := r.IntN(10); {
+				case op == 0:
+					m.Purge(ctx, fmt.Sprint("cust_", i%20))
+				case op < 4:
+					m.Get(ctx, fmt.Sprint("k", i))
+				default:
+					e := &Entry{Status: 200, Body: make([]byte, 500), Tags: []string{fmt.Sprint("qr_", i), fmt.Sprint("cust_", i%20)}, StoredAt: time.Now(), TTL: time.Minute}
+					m.Set(ctx, fmt.Sprint("k", i), e, mustFence(t, m))
+				}
+			}
+		})
+	}
+	wg.Wait()
+	assertIndexConsistent(t, m)
+}
+
+func TestAllocSize(t *testing.T) {
+	tests := []struct{ n, want int }{
+		{0, 0}, {1, 8}, {8, 8}, {9, 16}, {700, 704}, {705, 768}, {1024, 1024},
+		{1025, 1152}, {10000, 10240}, {32768, 32768}, {32769, 40960},
+	}
+	for _, tt := range tests {
+		if got := allocSize(tt.n); got != tt.want {
+			t.Errorf("allocSize(%d) = %d; want %d", tt.n, got, tt.want)
+		}
+	}
+	// Every size maps to the smallest class that holds it.
+	for n := 1; n <= 32768; n++ {
+		got := allocSize(n)
+		i := slices.Index(sizeClasses[:], got)
+		if got < n || i < 0 || (i > 0 && sizeClasses[i-1] >= n) {
+			t.Fatalf("allocSize(%d) = %d; want the smallest size class of at least %d", n, got, n)
 		}
 	}
 }
