@@ -131,7 +131,7 @@ func NewNear(inner *Redis, sub Subscriber, cfg NearConfig) (*Near, error) {
 
 // Get returns the entry from memory if held, or else from Redis.
 func (n *Near) Get(ctx context.Context, key string) (*Entry, error) {
-	if it, ok := n.entries.GetIfPresent(key); ok && n.inner.now().Before(it.e.Expires()) {
+	if it, ok := n.entries.GetIfPresent(key); ok && n.inner.now().Before(it.e.KeepUntil()) {
 		return it.e, nil
 	}
 	gen := n.gen.Load()
@@ -195,7 +195,7 @@ func (n *Near) Close() error {
 // keep holds e in memory for min(TTL, its remaining freshness), unless a
 // purge was seen since gen was read or the subscription is down.
 func (n *Near) keep(key string, e *Entry, gen uint64) {
-	ttl := min(n.ttl, e.Expires().Sub(n.inner.now()))
+	ttl := min(n.ttl, e.KeepUntil().Sub(n.inner.now()))
 	if ttl <= 0 {
 		return
 	}

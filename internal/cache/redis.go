@@ -113,8 +113,8 @@ func NewRedis(client RedisClient, cfg RedisConfig) (*Redis, error) {
 // purged tags, "<prefix>purge".
 func (r *Redis) PurgeChannel() string { return r.channel }
 
-// Get returns the fresh entry stored under key, compressed if it was
-// stored compressed (see RedisConfig.CompressMin).
+// Get returns the entry stored under key, fresh or stale, compressed if it
+// was stored compressed (see RedisConfig.CompressMin).
 func (r *Redis) Get(ctx context.Context, key string) (*Entry, error) {
 	b, err := r.client.Get(ctx, r.entryKey(key)).Bytes()
 	if errors.Is(err, redis.Nil) {
@@ -129,7 +129,7 @@ func (r *Redis) Get(ctx context.Context, key string) (*Entry, error) {
 		// a rolling upgrade, is a miss; the refill overwrites it.
 		return nil, ErrMiss
 	}
-	if !r.now().Before(e.Expires()) {
+	if !r.now().Before(e.KeepUntil()) {
 		return nil, ErrMiss
 	}
 	return e, nil
@@ -170,7 +170,7 @@ func (r *Redis) set(ctx context.Context, key string, e *Entry, f Fence) (*Entry,
 	if now.Sub(f.Taken) >= r.fenceRetention {
 		return nil, ErrFenced
 	}
-	ttl := e.Expires().Sub(now)
+	ttl := e.KeepUntil().Sub(now)
 	if ttl < time.Millisecond {
 		return nil, nil
 	}

@@ -18,8 +18,9 @@ import (
 
 // codecVersion is the first byte of every encoded entry. A gateway that
 // reads a version it does not know treats the value as a miss, so a rolling
-// upgrade that changes the encoding only costs refills.
-const codecVersion = 1
+// upgrade that changes the encoding only costs refills. Version 2 added
+// Stale after TTL; version 1 values still decode, with no stale time.
+const codecVersion = 2
 
 // errCorrupt is wrapped by every decoding error.
 var errCorrupt = errors.New("corrupt cache value")
@@ -43,6 +44,7 @@ func encodeEntry(e *Entry) []byte {
 	b = binary.AppendUvarint(b, uint64(e.Status))
 	b = binary.AppendVarint(b, e.StoredAt.UnixMilli())
 	b = binary.AppendUvarint(b, uint64(max(e.TTL, 0).Milliseconds()))
+	b = binary.AppendUvarint(b, uint64(max(e.Stale, 0).Milliseconds()))
 	pairs := 0
 	for _, vs := range e.Header {
 		pairs += len(vs)
@@ -67,12 +69,20 @@ func encodeEntry(e *Entry) []byte {
 // entry's Body aliases b.
 func decodeEntry(b []byte) (*Entry, error) {
 	d := decoder{b: b}
-	if v := d.byte(); v != codecVersion {
+	v := d.byte()
+	if v != 1 && v != codecVersion {
 		return nil, fmt.Errorf("%w: unknown version %d", errCorrupt, v)
 	}
 	status := d.uvarint()
 	storedAt := d.varint()
 	ttl := d.uvarint()
+	var stale uint64
+	if v >= 2 {
+		stale = d.uvarint()
+	}
+	if d.err == nil && stale > math.MaxInt64/uint64(time.Millisecond) {
+		return nil, fmt.Errorf("%w: stale %dms", errCorrupt, stale)
+	}
 	if d.err == nil && (status < 100 || status > 999) {
 		return nil, fmt.Errorf("%w: status %d", errCorrupt, status)
 	}
@@ -83,6 +93,7 @@ func decodeEntry(b []byte) (*Entry, error) {
 		Status:   int(status),
 		StoredAt: time.UnixMilli(storedAt),
 		TTL:      time.Duration(ttl) * time.Millisecond,
+		Stale:    time.Duration(stale) * time.Millisecond,
 		Header:   http.Header{},
 	}
 	for range d.count() {

@@ -28,6 +28,14 @@ func TestCodecRoundTrip(t *testing.T) {
 			StoredAt: at,
 			TTL:      30 * time.Second,
 		}},
+		{desc: "kept stale", e: &Entry{
+			Status:   200,
+			Header:   http.Header{"Content-Type": {"application/json"}},
+			Body:     []byte(`{}`),
+			StoredAt: at,
+			TTL:      10 * time.Second,
+			Stale:    5 * time.Minute,
+		}},
 		{desc: "empty", e: &Entry{Status: 200, Header: http.Header{}, StoredAt: at}},
 		{desc: "repeated header and binary tags", e: &Entry{
 			Status:   404,
@@ -74,6 +82,24 @@ func assertSameEntry(t *testing.T, got, want *Entry) {
 	if got.TTL != want.TTL {
 		t.Errorf("TTL = %v, want %v", got.TTL, want.TTL)
 	}
+	if got.Stale != want.Stale {
+		t.Errorf("Stale = %v, want %v", got.Stale, want.Stale)
+	}
+}
+
+// TestDecodeVersion1 reads a value a gateway before stale retention wrote,
+// as a rolling upgrade meets: version 1 had no Stale field.
+func TestDecodeVersion1(t *testing.T) {
+	// Version 1, status 200, StoredAt 1000 ms, TTL 30000 ms, one header
+	// pair, one tag, then the body.
+	v1 := []byte{1, 0xc8, 0x01, 0xd0, 0x0f, 0xb0, 0xea, 0x01, 1, 1, 'A', 1, 'b', 1, 1, 't'}
+	v1 = append(v1, "body"...)
+	got, err := decodeEntry(v1)
+	if err != nil {
+		t.Fatalf("decodeEntry(version 1): %v", err)
+	}
+	assertSameEntry(t, got, &Entry{Status: 200, Header: http.Header{"A": {"b"}}, Tags: []string{"t"}, Body: []byte("body"),
+		StoredAt: time.UnixMilli(1000), TTL: 30 * time.Second})
 }
 
 func TestDecodeEntryCorrupt(t *testing.T) {

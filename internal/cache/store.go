@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// ErrMiss is returned by Store.Get when no fresh entry exists for a key.
+// ErrMiss is returned by Store.Get when no entry is kept for a key.
 var ErrMiss = errors.New("cache miss")
 
 // ErrFenced is returned by Store.Set when one of the entry's tags was purged
@@ -42,10 +42,18 @@ type Entry struct {
 	StoredAt time.Time
 	// TTL is the freshness lifetime from StoredAt.
 	TTL time.Duration
+	// Stale is how long past its TTL the entry is kept, to answer when the
+	// upstream fails (stale-if-error, issue #7). Stores keep the entry, and
+	// Get returns it, until KeepUntil; callers tell a fresh entry from a
+	// stale one with Expires.
+	Stale time.Duration
 }
 
 // Expires reports when e stops being fresh.
 func (e *Entry) Expires() time.Time { return e.StoredAt.Add(e.TTL) }
+
+// KeepUntil reports when e stops being kept, fresh or stale.
+func (e *Entry) KeepUntil() time.Time { return e.StoredAt.Add(e.TTL + max(e.Stale, 0)) }
 
 // Size approximates the bytes e occupies, for byte-bounded stores.
 func (e *Entry) Size() int {
@@ -76,7 +84,8 @@ type Fence struct {
 // of many replicas (Redis). Keys are opaque to the store: the proxy derives
 // them and has already partitioned them by caller.
 type Store interface {
-	// Get returns the fresh entry for key, or ErrMiss.
+	// Get returns the entry for key, fresh or stale (until its KeepUntil),
+	// or ErrMiss. Callers check Expires before serving it as fresh.
 	Get(ctx context.Context, key string) (*Entry, error)
 	// Fence returns the fence a fill must take before it fetches.
 	Fence(ctx context.Context) (Fence, error)
