@@ -70,29 +70,41 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 	if cfg.Cache.KeySecret != "" {
 		secret = []byte(cfg.Cache.KeySecret)
 	}
+	transport, breakers, err := newBreakers(cfg.Upstream.Breaker, proxy.NewTransport(proxy.TransportConfig{
+		DialTimeout:           cfg.Upstream.DialTimeout.D(),
+		TLSHandshakeTimeout:   cfg.Upstream.TLSHandshakeTimeout.D(),
+		ResponseHeaderTimeout: cfg.Upstream.ResponseHeaderTimeout.D(),
+		IdleConnTimeout:       cfg.Upstream.IdleConnTimeout.D(),
+		MaxIdleConnsPerHost:   cfg.Upstream.MaxIdleConnsPerHost,
+		MaxConnsPerHost:       cfg.Upstream.MaxConnsPerHost,
+	}), logger, reg)
+	if err != nil {
+		return err
+	}
+	limits, err := newLimits(cfg.Limits, store.client, logger)
+	if err != nil {
+		return err
+	}
 	h, err := proxy.New(proxy.Config{
-		Upstream: upstream,
-		Transport: proxy.NewTransport(proxy.TransportConfig{
-			DialTimeout:           cfg.Upstream.DialTimeout.D(),
-			TLSHandshakeTimeout:   cfg.Upstream.TLSHandshakeTimeout.D(),
-			ResponseHeaderTimeout: cfg.Upstream.ResponseHeaderTimeout.D(),
-			IdleConnTimeout:       cfg.Upstream.IdleConnTimeout.D(),
-			MaxIdleConnsPerHost:   cfg.Upstream.MaxIdleConnsPerHost,
-			MaxConnsPerHost:       cfg.Upstream.MaxConnsPerHost,
-		}),
-		Store: store.Store,
+		Upstream:  upstream,
+		Transport: transport,
+		Breakers:  breakers,
+		Limits:    limits,
+		Store:     store.Store,
 		TTL: proxy.TTL{
 			Payments:     cfg.Cache.TTL.Payments.D(),
 			PaymentLinks: cfg.Cache.TTL.PaymentLinks.D(),
 			QRCodes:      cfg.Cache.TTL.QRCodes.D(),
 		},
-		KeySecret:       secret,
-		MaxBodyBytes:    cfg.MaxBodyBytes.Int64(),
-		MaxEntryBytes:   cfg.Cache.MaxEntryBytes.Int64(),
-		UpstreamTimeout: cfg.Upstream.Timeout.D(),
-		WriteHold:       cfg.EffectiveWriteHold(),
-		Logger:          logger,
-		Registerer:      reg,
+		StaleIfError:         perRoute(cfg.Cache.StaleIfError),
+		StaleWhileRevalidate: perRoute(cfg.Cache.StaleWhileRevalidate),
+		KeySecret:            secret,
+		MaxBodyBytes:         cfg.MaxBodyBytes.Int64(),
+		MaxEntryBytes:        cfg.Cache.MaxEntryBytes.Int64(),
+		UpstreamTimeout:      cfg.Upstream.Timeout.D(),
+		WriteHold:            cfg.EffectiveWriteHold(),
+		Logger:               logger,
+		Registerer:           reg,
 	})
 	if err != nil {
 		return fmt.Errorf("creating gateway: %w", err)
@@ -150,6 +162,10 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 	admin.Shutdown(sctx)
 	logger.Info("stopped")
 	return nil
+}
+
+func perRoute(d config.RouteDurations) proxy.PerRoute {
+	return proxy.PerRoute{Payments: d.Payments.D(), PaymentLinks: d.PaymentLinks.D(), QRCodes: d.QRCodes.D()}
 }
 
 // loadConfig builds the configuration: defaults, then the -config file, then

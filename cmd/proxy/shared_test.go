@@ -2,8 +2,8 @@ package main
 
 import (
 	"net/http"
-	"slices"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"

@@ -23,6 +23,9 @@ type storeChain struct {
 	// now: false once a shared store has been unusable for longer than
 	// redis.unready_after, if set.
 	ready func(now time.Time) bool
+	// client is the Redis client in shared mode, for the rate limiter;
+	// nil in memory mode.
+	client redis.UniversalClient
 }
 
 // newStore builds the cache store the configuration names: the in-memory
@@ -109,7 +112,7 @@ func newStore(ctx context.Context, cfg config.Config, log *slog.Logger, reg prom
 		// Not fatal: the gateway serves from the upstream until Redis answers.
 		log.Warn("redis is not answering yet; serving without the shared cache", slog.Any("error", err))
 	}
-	return storeChain{Store: guard, ready: ready, close: func() {
+	return storeChain{Store: guard, ready: ready, client: client, close: func() {
 		for _, c := range closers {
 			c()
 		}

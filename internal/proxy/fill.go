@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/rzpgate/rzpgate/internal/cache"
+	"github.com/rzpgate/rzpgate/internal/limiter"
 )
 
 // fillResult is the outcome of one upstream fetch, shared read-only by every
@@ -29,6 +30,14 @@ type fillResult struct {
 	stored bool
 	detail string // RFC 9211 detail when the response was not stored
 
+	// budget is set when the upstream budget refused the fetch: nothing
+	// was sent, and each request answers from its stale copy or with 429.
+	budget *limiter.Result
+	// failed says why the fetch failed, when it did so in a way a stale
+	// copy may answer (stale-if-error): "breaker-open", or
+	// "stale-if-error" for a 5xx, a timeout or a connection error.
+	failed string
+
 	// tooLarge is set when the body exceeded MaxEntryBytes. Then stream
 	// holds the whole body for origin alone, which must call release once
 	// done with it; every other request fetches its own copy.
@@ -38,8 +47,10 @@ type fillResult struct {
 }
 
 // fill answers a miss from an upstream fetch that concurrent misses of the
-// same key share (request coalescing), and stores its response.
-func (h *Handler) fill(w http.ResponseWriter, r *http.Request, rt route, entity, key string, refresh bool) (int, outcome) {
+// same key share (request coalescing), and stores its response. stale, if
+// not nil, is an expired entry that answers instead when the fetch fails or
+// the budget refuses it.
+func (h *Handler) fill(w http.ResponseWriter, r *http.Request, rt route, entity, key string, refresh bool, stale *cache.Entry) (int, outcome) {
 	fence, err := h.store.Fence(r.Context())
 	canStore := err == nil
 	if err != nil {
@@ -77,10 +88,25 @@ func (h *Handler) fill(w http.ResponseWriter, r *http.Request, rt route, entity,
 		return statusClientClosed, outcomeMiss
 	}
 	if res.hit != nil {
-		if status, ok := h.writeHit(w, r, res.hit, h.clock()); ok {
+		now := h.clock()
+		if status, ok := h.writeHit(w, r, res.hit, now, hitStatus(int64(res.hit.Expires().Sub(now)/time.Second))); ok {
 			return status, outcomeHit
 		}
 		return h.bypass(w, r)
+	}
+	if reason := res.failed; reason != "" || res.budget != nil {
+		if res.budget != nil {
+			reason = "budget"
+		}
+		if stale != nil {
+			if status, ok := h.writeStale(w, r, stale, h.clock(), reason); ok {
+				return status, outcomeStale
+			}
+		}
+		if res.budget != nil {
+			w.Header()["Cache-Status"] = statusBudget
+			return h.writeBudgetSpent(w, *res.budget), outcomeMiss
+		}
 	}
 
 	fwd, outcome := "miss", outcomeMiss
@@ -137,16 +163,20 @@ func (h *Handler) fetchFill(r *http.Request, rt route, entity, key string, fence
 	// The fill's context is new, not derived from the client's: it must
 	// outlive the client, and it must not carry the server's context key, or
 	// ReverseProxy would panic on a body copy error instead of returning.
-	ctx, cancel := context.WithTimeout(context.WithValue(context.Background(), captureKey{}, c), h.timeout)
+	ctx, cancel := context.WithTimeout(withGroup(context.WithValue(context.Background(), captureKey{}, c), groupOf(rt)), h.timeout)
 
 	if !refresh {
 		// Re-check the cache inside the flight: a flight for this key that
 		// finished between this request's miss and the start of this one has
 		// just stored the entry, and fetching again would be wasted.
-		if e, err := h.store.Get(ctx, key); err == nil {
+		if e, err := h.store.Get(ctx, key); err == nil && h.clock().Before(e.Expires()) {
 			cancel()
 			return &fillResult{origin: r, hit: e}
 		}
+	}
+	if res, ok := h.spend(ctx, false); !ok {
+		cancel()
+		return &fillResult{origin: r, budget: &res}
 	}
 
 	h.fetch.ServeHTTP(c, r.Clone(ctx))
@@ -157,8 +187,11 @@ func (h *Handler) fetchFill(r *http.Request, rt route, entity, key string, fence
 	}
 	defer cancel()
 	received := h.clock()
-	res := &fillResult{origin: r, status: c.status, header: c.header, body: c.body}
+	res := &fillResult{origin: r, status: c.status, header: c.header, body: c.body, failed: c.failed}
 	c.header["Content-Length"] = []string{strconv.Itoa(len(c.body))}
+	if res.failed == "" && c.status >= 500 {
+		res.failed = "stale-if-error" // a 5xx from the upstream itself
+	}
 	if c.status != http.StatusOK {
 		h.metrics.fills.WithLabelValues(rt.String(), "uncacheable").Inc()
 		return res
@@ -173,6 +206,7 @@ func (h *Handler) fetchFill(r *http.Request, rt route, entity, key string, fence
 				Tags:     tags,
 				StoredAt: received,
 				TTL:      ttl,
+				Stale:    h.stale[rt],
 			})
 		}
 		why = "too-many-ids"

@@ -24,6 +24,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/rzpgate/rzpgate/internal/cache"
+	"github.com/rzpgate/rzpgate/internal/limiter"
 )
 
 // Config configures a Handler. Zero fields take the defaults noted on them.
@@ -49,6 +50,23 @@ type Config struct {
 	// UpstreamTimeout bounds every upstream exchange, body included. Zero
 	// means 60 s.
 	UpstreamTimeout time.Duration
+	// StaleIfError is how long past its TTL an entry of each route is kept
+	// to answer when the upstream fails (5xx, a timeout, a connection
+	// error, an open breaker) or the budget is spent; zero fields disable
+	// it for their route.
+	StaleIfError PerRoute
+	// StaleWhileRevalidate is how long past its TTL an entry of each route
+	// is served at once while one background fetch refreshes it; zero
+	// fields disable it. Each is capped at the route's StaleIfError.
+	StaleWhileRevalidate PerRoute
+	// Limits configures tenants, their rate limits and the upstream
+	// budget; the zero value limits nothing.
+	Limits Limits
+	// Breakers, if not nil, are the circuit breakers that Transport goes
+	// through (Breakers.Transport with GroupOf): a request refused by an
+	// open breaker is answered 503, or from a stale copy, with a
+	// Retry-After from its breaker.
+	Breakers *limiter.Breakers
 	// WriteHold is how long entries tagged by a write whose outcome is
 	// unknown (a timeout, a dropped connection, a 5xx) are neither served
 	// nor stored, since Razorpay may still commit it. Zero means
@@ -65,25 +83,43 @@ type Config struct {
 
 // TTL holds the freshness lifetime of each cacheable route. Zero fields mean
 // payments 10 s, payment links 30 s, QR code lists 30 s.
-type TTL struct {
+type TTL = PerRoute
+
+// PerRoute holds one duration per cacheable route.
+type PerRoute struct {
 	Payments     time.Duration
 	PaymentLinks time.Duration
 	QRCodes      time.Duration
+}
+
+// byRoute returns p indexed by route; other routes get zero.
+func (p PerRoute) byRoute() [routeCount]time.Duration {
+	var d [routeCount]time.Duration
+	d[routePayment], d[routePaymentLink], d[routeQRCodes] = p.Payments, p.PaymentLinks, p.QRCodes
+	return d
 }
 
 // Handler is the gateway's http.Handler.
 type Handler struct {
 	store    cache.Store
 	ttl      [routeCount]time.Duration
+	stale    [routeCount]time.Duration // stale is Config.StaleIfError by route.
+	swr      [routeCount]time.Duration // swr is Config.StaleWhileRevalidate by route.
 	keys     *keyer
 	maxBody  int64
 	maxEntry int64
 	timeout  time.Duration
 	// writeHold is Config.WriteHold.
 	writeHold time.Duration
-	log       *slog.Logger
-	metrics  *metrics
-	clock    func() time.Time
+	// limits is Config.Limits; tenants resolves its tenants (nil without a
+	// Limiter), budgetPolicy is the budget's RateLimit-Policy value.
+	limits       Limits
+	tenants      *tenants
+	budgetPolicy []string
+	breakers     *limiter.Breakers
+	log          *slog.Logger
+	metrics      *metrics
+	clock        func() time.Time
 
 	pass  *httputil.ReverseProxy // pass-through, unchanged
 	fetch *httputil.ReverseProxy // cache fills: identity body read whole
@@ -134,12 +170,29 @@ func New(cfg Config) (*Handler, error) {
 		clock:    cfg.Clock,
 	}
 	h.writeHold = orDefault(cfg.WriteHold, h.timeout+time.Minute)
+	h.stale = cfg.StaleIfError.byRoute()
+	h.swr = cfg.StaleWhileRevalidate.byRoute()
+	for rt := range h.swr {
+		h.swr[rt] = min(h.swr[rt], h.stale[rt])
+	}
+	h.limits, h.breakers = cfg.Limits, cfg.Breakers
+	if cfg.Limits.Limiter != nil {
+		h.tenants = newTenants(cfg.Limits)
+	}
+	if b := cfg.Limits.Budget; b != nil {
+		h.budgetPolicy = []string{policyHeader(policyBudget, b.Limit())}
+	}
 	h.ttl[routePayment] = orDefault(cfg.TTL.Payments, 10*time.Second)
 	h.ttl[routePaymentLink] = orDefault(cfg.TTL.PaymentLinks, 30*time.Second)
 	h.ttl[routeQRCodes] = orDefault(cfg.TTL.QRCodes, 30*time.Second)
 
-	h.pass = newReverseProxy(cfg.Upstream, cfg.Transport, false, cfg.Logger)
-	h.fetch = newReverseProxy(cfg.Upstream, cfg.Transport, true, cfg.Logger)
+	transport := cfg.Transport
+	if cfg.Limits.Budget != nil && cfg.Limits.PauseOn429 {
+		transport = pauseTransport{next: transport, budget: cfg.Limits.Budget}
+	}
+	strip := cfg.Limits.TenantHeader
+	h.pass = h.newReverseProxy(cfg.Upstream, transport, false, strip)
+	h.fetch = h.newReverseProxy(cfg.Upstream, transport, true, strip)
 	rewrite := h.fetch.Rewrite
 	h.fetch.Rewrite = func(pr *httputil.ProxyRequest) {
 		rewrite(pr)
@@ -151,7 +204,7 @@ func New(cfg Config) (*Handler, error) {
 		}
 	}
 	h.fetch.ModifyResponse = readFill
-	h.write = newReverseProxy(cfg.Upstream, cfg.Transport, true, cfg.Logger)
+	h.write = h.newReverseProxy(cfg.Upstream, transport, true, strip)
 	h.write.ModifyResponse = h.afterWrite
 	h.write.ErrorHandler = h.writeFailed
 	return h, nil
@@ -199,6 +252,26 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 
 	var status int
+	if h.tenants != nil {
+		name, p, known := h.tenants.of(r)
+		switch {
+		case !known && h.tenants.reject:
+			status = http.StatusForbidden
+			if rt.cacheable() {
+				w.Header()["Cache-Status"] = statusUnknownTenant
+			}
+			writeError(w, status, codeBadRequest, "This service is not allowed to use the gateway.")
+			h.record(r, id, rt, outcome, status, start, "")
+			return
+		case !(p.exempt && rt.cacheable()) && !h.allowTenant(w, r, rt, name, p):
+			h.record(r, id, rt, outcome, http.StatusTooManyRequests, start, "")
+			return
+		}
+		if p.exempt && rt.cacheable() {
+			// Counted after the cache lookup, only if it misses.
+			r = r.WithContext(context.WithValue(r.Context(), deferredLimit{}, tenantRef{name, p}))
+		}
+	}
 	switch {
 	case r.ContentLength > h.maxBody:
 		if rt.cacheable() {
@@ -282,23 +355,47 @@ func (h *Handler) serveCached(w http.ResponseWriter, r *http.Request, rt route, 
 	// repeated header must not share an entry with its first value alone.
 	key := h.keys.key(rt, strings.Join(auth, "\n"), strings.Join(r.Header["X-Razorpay-Account"], "\n"), entity, canonicalQuery(params))
 
+	var stale *cache.Entry
 	if !dir.noCache {
 		e, err := h.store.Get(r.Context(), key)
-		if err == nil {
-			if status, ok := h.writeHit(w, r, e, now); ok {
+		switch {
+		case err == nil && now.Before(e.Expires()):
+			if status, ok := h.writeHit(w, r, e, now, hitStatus(int64(e.Expires().Sub(now)/time.Second))); ok {
 				return status, outcomeHit
 			}
-		} else if !errors.Is(err, cache.ErrMiss) {
+		case err == nil:
+			// Expired, but kept to answer if the upstream fails: never
+			// served as fresh (issue #7).
+			stale = e
+			if now.Before(e.Expires().Add(h.swr[rt])) {
+				if status, ok := h.writeStale(w, r, e, now, "stale-while-revalidate"); ok {
+					h.revalidate(r, rt, entity, key)
+					return status, outcomeStale
+				}
+			}
+		case !errors.Is(err, cache.ErrMiss):
 			h.storeFailed(r.Context(), "get", err)
 		}
 	}
-	return h.fill(w, r, rt, entity, key, dir.noCache)
+	if t, ok := r.Context().Value(deferredLimit{}).(tenantRef); ok && !h.allowTenant(w, r, rt, t.name, t.p) {
+		return http.StatusTooManyRequests, outcomeMiss
+	}
+	return h.fill(w, r, rt, entity, key, dir.noCache, stale)
 }
 
-// writeHit writes a stored entry: its bytes as stored when the client
-// accepts their encoding, else decompressed. It reports false, writing
-// nothing, if a stored body cannot be decoded.
-func (h *Handler) writeHit(w http.ResponseWriter, r *http.Request, e *cache.Entry, now time.Time) (int, bool) {
+// deferredLimit carries, in a request's context, the tenant whose limit
+// exempts hits: it is counted only if the cache misses.
+type deferredLimit struct{}
+
+type tenantRef struct {
+	name string
+	p    *policy
+}
+
+// writeHit writes a stored entry with the given Cache-Status: its bytes as
+// stored when the client accepts their encoding, else decompressed. It
+// reports false, writing nothing, if a stored body cannot be decoded.
+func (h *Handler) writeHit(w http.ResponseWriter, r *http.Request, e *cache.Entry, now time.Time, cacheStatus []string) (int, bool) {
 	body := e.Body
 	hdr := w.Header()
 	for k, v := range e.Header {
@@ -317,7 +414,7 @@ func (h *Handler) writeHit(w http.ResponseWriter, r *http.Request, e *cache.Entr
 		delete(hdr, "Content-Encoding")
 		hdr["Content-Length"] = []string{strconv.Itoa(len(body))}
 	}
-	hdr["Cache-Status"] = hitStatus(int64(e.Expires().Sub(now) / time.Second))
+	hdr["Cache-Status"] = cacheStatus
 	hdr["Age"] = ageValue(int64(max(now.Sub(e.StoredAt), 0) / time.Second))
 	w.WriteHeader(e.Status)
 	w.Write(body)
@@ -331,13 +428,16 @@ func (h *Handler) bypass(w http.ResponseWriter, r *http.Request) (int, outcome) 
 	return h.passthrough(w, r), outcomeBypass
 }
 
-// passthrough forwards a request unchanged, within the upstream timeout,
-// and returns the status written.
+// passthrough forwards a request unchanged, within the upstream timeout
+// and the budget, and returns the status written.
 func (h *Handler) passthrough(w http.ResponseWriter, r *http.Request) int {
 	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
 	defer cancel()
+	if res, ok := h.spend(ctx, false); !ok {
+		return h.writeBudgetSpent(w, res)
+	}
 	sw := &statusWriter{ResponseWriter: w}
-	h.pass.ServeHTTP(sw, r.WithContext(ctx))
+	h.pass.ServeHTTP(sw, r.WithContext(withGroup(ctx, groupOfPath(r.URL.Path))))
 	return sw.status
 }
 

@@ -12,7 +12,11 @@ const cacheStatusName = "rzpgate"
 
 // Cache-Status values that do not vary per response.
 var (
-	statusBypass = []string{cacheStatusName + "; fwd=bypass"}
+	statusBypass  = []string{cacheStatusName + "; fwd=bypass"}
+	statusBudget  = []string{cacheStatusName + "; detail=budget"}       // not forwarded: the upstream budget is spent
+	statusLimited = []string{cacheStatusName + "; detail=rate-limited"} // not looked up: the tenant's limit is spent
+	// statusUnknownTenant: not looked up, the tenant is not one configured.
+	statusUnknownTenant = []string{cacheStatusName + "; detail=unknown-tenant"}
 )
 
 // cachedSeconds is how many ttl and Age values are built once, so that a hit

@@ -20,10 +20,11 @@ const (
 	outcomeCollapsed                // answered by another request's fetch
 	outcomeRefresh                  // the client's no-cache: fetched and refreshed
 	outcomeBypass                   // no-store, no credentials or unkeyable query
+	outcomeStale                    // answered from an expired entry (stale-if-error, -while-revalidate)
 	outcomeCount
 )
 
-var outcomeNames = [outcomeCount]string{"none", "hit", "miss", "collapsed", "refresh", "bypass"}
+var outcomeNames = [outcomeCount]string{"none", "hit", "miss", "collapsed", "refresh", "bypass", "stale"}
 
 func (o outcome) String() string { return outcomeNames[o] }
 
@@ -41,6 +42,10 @@ type metrics struct {
 	fills    *prometheus.CounterVec
 	purges   *prometheus.CounterVec
 	storeErr *prometheus.CounterVec
+	// limitedBy counts 429s by tenant label and policy; budgetDenied counts
+	// upstream requests the budget refused.
+	limitedBy    *prometheus.CounterVec
+	budgetDenied prometheus.Counter
 
 	// ok caches the series of status 200 for each route and outcome,
 	// resolved on first use (so /metrics shows only series that happened)
@@ -71,11 +76,24 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "rzpgate_cache_store_errors_total",
 			Help: "Cache store operations that failed (the gateway fails open), by operation.",
 		}, []string{"op"}),
+		limitedBy: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rzpgate_rate_limited_requests_total",
+			Help: "Requests answered 429 by the gateway, by tenant (a configured name, or other) and policy (tenant, upstream-budget).",
+		}, []string{"tenant", "policy"}),
+		budgetDenied: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "rzpgate_upstream_budget_rejections_total",
+			Help: "Upstream requests the budget refused (answered from a stale copy or with 429).",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.duration, m.fills, m.purges, m.storeErr)
+		reg.MustRegister(m.requests, m.duration, m.fills, m.purges, m.storeErr, m.limitedBy, m.budgetDenied)
 	}
 	return m
+}
+
+// limited counts a 429 for a tenant's label and a policy.
+func (m *metrics) limited(tenant, policy string) {
+	m.limitedBy.WithLabelValues(tenant, policy).Inc()
 }
 
 func (m *metrics) series(rt route, o outcome, status int) series {

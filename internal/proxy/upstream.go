@@ -10,8 +10,11 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/rzpgate/rzpgate/internal/limiter"
 )
 
 // TransportConfig sizes the connection pool to the upstream. Zero fields take
@@ -61,9 +64,16 @@ func NewTransport(c TransportConfig) *http.Transport {
 // the upstream for an uncompressed body, which the gateway reads (to store
 // it, or to find a PATCHed QR code's customer): Razorpay's bodies are a few
 // KiB, so compressing them costs more time on both ends than it saves.
-func newReverseProxy(target *url.URL, rt http.RoundTripper, identity bool, log *slog.Logger) *httputil.ReverseProxy {
+//
+// strip, if not empty, names a request header that is never forwarded: the
+// tenant header, which is for the gateway alone.
+func (h *Handler) newReverseProxy(target *url.URL, rt http.RoundTripper, identity bool, strip string) *httputil.ReverseProxy {
+	strip = http.CanonicalHeaderKey(strip)
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
+			if strip != "" {
+				delete(pr.Out.Header, strip)
+			}
 			// ReverseProxy re-encodes a query holding a raw ';' or a bad
 			// escape before Rewrite, dropping and re-sorting pairs. Razorpay
 			// must get the query exactly as the client sent it, which is
@@ -76,8 +86,8 @@ func newReverseProxy(target *url.URL, rt http.RoundTripper, identity bool, log *
 			}
 		},
 		Transport:    rt,
-		ErrorHandler: upstreamError,
-		ErrorLog:     slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ErrorHandler: h.upstreamError,
+		ErrorLog:     slog.NewLogLogger(h.log.Handler(), slog.LevelWarn),
 		BufferPool:   copyBuffers,
 	}
 }
@@ -94,22 +104,90 @@ func (p *bufferPool) Get() []byte  { return *p.pool.Get().(*[]byte) }
 func (p *bufferPool) Put(b []byte) { p.pool.Put(&b) }
 
 // upstreamError answers a failed upstream exchange in Razorpay's error shape:
-// 413 when the client's body was over the limit, 504 on a timeout, 502 when
-// Razorpay could not be reached or answered garbage. Nothing is written for a
-// client that has gone away.
-func upstreamError(w http.ResponseWriter, r *http.Request, err error) {
+// 413 when the client's body was over the limit, 503 with Retry-After while
+// the route's circuit breaker is open, 504 on a timeout, 502 when Razorpay
+// could not be reached or answered garbage. Nothing is written for a client
+// that has gone away. A cache fill's capture also learns why it failed, so
+// that a stale copy can answer instead.
+func (h *Handler) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
 	var tooLarge *http.MaxBytesError
+	failed := "stale-if-error"
 	switch {
 	case errors.As(err, &tooLarge):
 		tooLargeError(w, tooLarge.Limit)
+		failed = ""
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		// The client went away; it reads no answer. 499 is for the log only.
 		w.WriteHeader(statusClientClosed)
+		failed = ""
+	case errors.Is(err, limiter.ErrOpen):
+		failed = "breaker-open"
+		if h.breakers != nil {
+			w.Header()["Retry-After"] = []string{strconv.FormatInt(ceilSeconds(h.breakers.RetryAfter(GroupOf(r))), 10)}
+		}
+		writeError(w, http.StatusServiceUnavailable, codeServer, "Razorpay is failing; the gateway is not sending it requests for a few seconds. Please try again shortly.")
 	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
 		writeError(w, http.StatusGatewayTimeout, codeServer, "Razorpay did not answer in time. Please try again shortly.")
 	default:
 		writeError(w, http.StatusBadGateway, codeServer, "The gateway could not reach Razorpay. Please try again shortly.")
 	}
+	if c, ok := w.(*capture); ok {
+		c.failed = failed
+	}
+}
+
+// groupKey carries a request's breaker group in its context.
+type groupKey struct{}
+
+// Breaker groups: each has its own circuit breaker, so that one failing
+// endpoint does not cut the others off.
+const (
+	groupPayments     = "payments"
+	groupPaymentLinks = "payment_links"
+	groupQRCodes      = "qr_codes"
+	groupOther        = "other"
+)
+
+// Groups lists the breaker groups, for limiter.NewBreakers.
+var Groups = []string{groupPayments, groupPaymentLinks, groupQRCodes, groupOther}
+
+// GroupOf returns the breaker group of an upstream request the Handler
+// sends; it is the group function for limiter.Breakers.Transport.
+func GroupOf(r *http.Request) string {
+	if g, ok := r.Context().Value(groupKey{}).(string); ok {
+		return g
+	}
+	return groupOther
+}
+
+func withGroup(ctx context.Context, group string) context.Context {
+	return context.WithValue(ctx, groupKey{}, group)
+}
+
+// groupOf returns a cacheable route's breaker group.
+func groupOf(rt route) string {
+	switch rt {
+	case routePayment:
+		return groupPayments
+	case routePaymentLink:
+		return groupPaymentLinks
+	case routeQRCodes, routeQRWrite:
+		return groupQRCodes
+	}
+	return groupOther
+}
+
+// groupOfPath returns the breaker group of any other request, by its path.
+func groupOfPath(p string) string {
+	switch {
+	case strings.HasPrefix(p, "/v1/payments/qr_codes"):
+		return groupQRCodes
+	case strings.HasPrefix(p, "/v1/payment_links"):
+		return groupPaymentLinks
+	case strings.HasPrefix(p, "/v1/payments"):
+		return groupPayments
+	}
+	return groupOther
 }
 
 // tooLargeError answers a request whose body is over limit bytes, and
@@ -143,6 +221,9 @@ type capture struct {
 	framed bool
 	// stream, when the body exceeded limit, holds all of it, unread.
 	stream io.ReadCloser
+	// failed is set by upstreamError when the fetch failed in a way a
+	// stale copy may answer: see fillResult.failed.
+	failed string
 }
 
 func newCapture(limit int) *capture {

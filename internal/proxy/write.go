@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"slices"
 	"time"
+
+	"github.com/rzpgate/rzpgate/internal/limiter"
 )
 
 // writeKey carries a write's purge tags to afterWrite and writeFailed.
@@ -46,6 +48,10 @@ func (h *Handler) serveWrite(w http.ResponseWriter, r *http.Request) int {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), h.timeout)
 	defer cancel()
+	if res, ok := h.spend(ctx, true); !ok {
+		return h.writeBudgetSpent(w, res) // nothing was sent: nothing to purge
+	}
+	ctx = withGroup(ctx, groupOfPath(r.URL.Path))
 	sw := &statusWriter{ResponseWriter: w}
 	h.write.ServeHTTP(sw, r.WithContext(context.WithValue(ctx, writeKey{}, tags)))
 	return sw.status
@@ -124,10 +130,11 @@ func (h *Handler) afterWrite(resp *http.Response) error {
 // reached Razorpay whole, and purges nothing.
 func (h *Handler) writeFailed(w http.ResponseWriter, r *http.Request, err error) {
 	var tooLarge *http.MaxBytesError
-	if tags, ok := r.Context().Value(writeKey{}).([]string); ok && !errors.As(err, &tooLarge) {
+	// A write refused by an open breaker never left the gateway.
+	if tags, ok := r.Context().Value(writeKey{}).([]string); ok && !errors.As(err, &tooLarge) && !errors.Is(err, limiter.ErrOpen) {
 		h.purge(tags, h.writeHold)
 	}
-	upstreamError(w, r, err)
+	h.upstreamError(w, r, err)
 }
 
 // purge deletes the entries tagged with tags in every partition, and holds

@@ -1,0 +1,251 @@
+package proxy
+
+import (
+	"context"
+	"encoding/base64"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rzpgate/rzpgate/internal/limiter"
+)
+
+// Limits configures tenants, their rate limits and the upstream budget. The
+// zero value limits nothing.
+type Limits struct {
+	// Limiter counts each tenant's requests; nil means tenants are not
+	// limited (nor rejected).
+	Limiter limiter.Limiter
+	// TenantHeader names the request header that carries the tenant; empty
+	// means the tenant is the Basic-auth key id (never the secret). The
+	// header is never forwarded to the upstream.
+	TenantHeader string
+	// RejectUnknown answers 403 to a tenant not in Tenants.
+	RejectUnknown bool
+	// Default is the limit of each tenant not in Tenants.
+	Default TenantLimit
+	// Tenants maps known tenants to their limits. Only their names are
+	// ever used as metric labels.
+	Tenants map[string]TenantLimit
+	// Budget, if not nil, limits the requests that reach the upstream,
+	// whatever their tenant.
+	Budget *limiter.Budget
+	// PauseOn429 stops spending Budget for the Retry-After of an upstream
+	// 429.
+	PauseOn429 bool
+}
+
+// TenantLimit is one tenant's limit.
+type TenantLimit struct {
+	Limit limiter.Limit
+	// ExemptHits serves the tenant's cache hits without counting them.
+	ExemptHits bool
+}
+
+// Names of the rate-limit policies in RateLimit-Policy and RateLimit
+// (draft-ietf-httpapi-ratelimit-headers-11).
+const (
+	policyTenant = "tenant"
+	policyBudget = "upstream-budget"
+)
+
+// policy is one limit with its pre-built header values.
+type policy struct {
+	label  string // label is the tenant's metric label: its name if configured, else "other".
+	limit  limiter.Limit
+	exempt bool
+	header []string // header is the RateLimit-Policy value.
+}
+
+func newPolicy(name, label string, l TenantLimit) *policy {
+	return &policy{label: label, limit: l.Limit, exempt: l.ExemptHits, header: []string{policyHeader(name, l.Limit)}}
+}
+
+// policyHeader returns a RateLimit-Policy value: q requests (the burst) per
+// window w seconds, the time the rate takes to refill the burst.
+func policyHeader(name string, l limiter.Limit) string {
+	period := l.Period
+	if period <= 0 {
+		period = time.Second
+	}
+	w := max(1, int64(math.Ceil(float64(l.Burst)*period.Seconds()/float64(l.Rate))))
+	return `"` + name + `";q=` + strconv.Itoa(l.Burst) + ";w=" + strconv.FormatInt(w, 10)
+}
+
+// tenants resolves a request's tenant and its policy.
+type tenants struct {
+	header   string
+	reject   bool
+	known    map[string]*policy
+	fallback *policy
+}
+
+func newTenants(l Limits) *tenants {
+	t := &tenants{
+		header:   http.CanonicalHeaderKey(l.TenantHeader),
+		reject:   l.RejectUnknown,
+		known:    make(map[string]*policy, len(l.Tenants)),
+		fallback: newPolicy(policyTenant, "other", l.Default),
+	}
+	for name, tl := range l.Tenants {
+		t.known[name] = newPolicy(policyTenant, name, tl)
+	}
+	return t
+}
+
+// of returns r's tenant, its policy, and whether it is a configured one.
+func (t *tenants) of(r *http.Request) (string, *policy, bool) {
+	var name string
+	if t.header != "" {
+		if v := r.Header[t.header]; len(v) == 1 {
+			name = v[0]
+		}
+	} else {
+		name = keyID(r.Header["Authorization"])
+	}
+	if p, ok := t.known[name]; ok && name != "" {
+		return name, p, true
+	}
+	return name, t.fallback, false
+}
+
+// keyID returns the key id of a Basic Authorization header: the user name,
+// never the secret. It returns "" for anything else.
+func keyID(auth []string) string {
+	if len(auth) != 1 {
+		return ""
+	}
+	enc, ok := strings.CutPrefix(auth[0], "Basic ")
+	if !ok || len(enc) > 512 {
+		return ""
+	}
+	var buf [384]byte
+	n, err := base64.StdEncoding.Decode(buf[:], []byte(enc))
+	if err != nil {
+		return ""
+	}
+	id, _, ok := strings.Cut(string(buf[:n]), ":")
+	if !ok || len(id) > 64 {
+		return ""
+	}
+	return id
+}
+
+// allowTenant counts a request against its tenant's limit, and either sets
+// the RateLimit header of an allowed request or answers a 429. A limiter
+// that fails lets the request through (limiter.Fallback never fails).
+func (h *Handler) allowTenant(w http.ResponseWriter, r *http.Request, rt route, name string, p *policy) bool {
+	res, err := h.limits.Limiter.Allow(r.Context(), "tenant:"+name, p.limit)
+	if err != nil {
+		return true
+	}
+	hdr := w.Header()
+	hdr["Ratelimit-Policy"] = p.header
+	hdr["Ratelimit"] = []string{rateLimitHeader(policyTenant, res)}
+	if res.Allowed {
+		return true
+	}
+	h.metrics.limited(p.label, policyTenant)
+	if rt.cacheable() {
+		hdr["Cache-Status"] = statusLimited
+	}
+	writeLimited(w, res, "Too many requests: this service's rate limit of "+describe(p.limit)+" through the gateway is spent.")
+	return false
+}
+
+// spend takes one request from the upstream budget, if there is one. A
+// budget that fails lets the request through.
+func (h *Handler) spend(ctx context.Context, write bool) (limiter.Result, bool) {
+	if h.limits.Budget == nil {
+		return limiter.Result{Allowed: true}, true
+	}
+	res, err := h.limits.Budget.Allow(ctx, write)
+	if err != nil {
+		return limiter.Result{Allowed: true}, true
+	}
+	if !res.Allowed {
+		h.metrics.budgetDenied.Inc()
+	}
+	return res, res.Allowed
+}
+
+// writeBudgetSpent answers a request the upstream budget refused.
+func (h *Handler) writeBudgetSpent(w http.ResponseWriter, res limiter.Result) int {
+	hdr := w.Header()
+	hdr["Ratelimit-Policy"] = h.budgetPolicy
+	hdr["Ratelimit"] = []string{rateLimitHeader(policyBudget, res)}
+	writeLimited(w, res, "Too many requests to Razorpay through the gateway: its shared budget of upstream requests is spent.")
+	return http.StatusTooManyRequests
+}
+
+// writeLimited answers 429 in Razorpay's error shape with a Retry-After in
+// whole seconds, never before the quota has a request again.
+func writeLimited(w http.ResponseWriter, res limiter.Result, description string) {
+	w.Header()["Retry-After"] = []string{strconv.FormatInt(ceilSeconds(res.RetryAfter), 10)}
+	writeError(w, http.StatusTooManyRequests, codeBadRequest, description)
+}
+
+// rateLimitHeader returns a RateLimit value: r requests remain, and the
+// quota resets (is full again, or, when denied, has a request again) in t
+// seconds.
+func rateLimitHeader(name string, res limiter.Result) string {
+	reset := res.ResetAfter
+	if !res.Allowed {
+		reset = res.RetryAfter
+	}
+	t := ceilSeconds(reset)
+	if res.Allowed && reset <= 0 {
+		t = 0
+	}
+	return `"` + name + `";r=` + strconv.Itoa(max(res.Remaining, 0)) + ";t=" + strconv.FormatInt(t, 10)
+}
+
+// ceilSeconds rounds d up to whole seconds, at least 1.
+func ceilSeconds(d time.Duration) int64 {
+	return max(1, int64((d+time.Second-1)/time.Second))
+}
+
+// describe renders a limit for an error message, such as "100 requests per
+// 1s".
+func describe(l limiter.Limit) string {
+	period := l.Period
+	if period <= 0 {
+		period = time.Second
+	}
+	return strconv.Itoa(l.Rate) + " requests per " + period.String() + " (burst " + strconv.Itoa(l.Burst) + ")"
+}
+
+// pauseTransport pauses the budget for the Retry-After of an upstream 429:
+// Razorpay is rate-limiting the account, and every request sent before the
+// pause ends would be refused too.
+type pauseTransport struct {
+	next   http.RoundTripper
+	budget *limiter.Budget
+}
+
+func (p pauseTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := p.next.RoundTrip(r)
+	if err == nil && resp.StatusCode == http.StatusTooManyRequests {
+		if d := retryAfter(resp.Header.Get("Retry-After"), time.Now()); d > 0 {
+			p.budget.Pause(d)
+		}
+	}
+	return resp, err
+}
+
+// retryAfter parses a Retry-After value, delay-seconds or an HTTP date
+// (RFC 9110 section 10.2.3), capped at an hour; 0 if absent or invalid.
+func retryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	var d time.Duration
+	if n, err := strconv.ParseUint(v, 10, 32); err == nil {
+		d = time.Duration(n) * time.Second
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = t.Sub(now)
+	}
+	return min(max(d, 0), time.Hour)
+}
