@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/rzpgate/rzpgate/internal/config"
@@ -18,16 +17,18 @@ import (
 // configuration enables. Limits are kept in process, or cluster-wide in
 // Redis when client is not nil, falling back to each replica's share in
 // process while Redis fails.
-func newLimits(cfg config.Limits, client redis.UniversalClient, log *slog.Logger) (proxy.Limits, error) {
+func newLimits(cfg config.Limits, client redis.UniversalClient, log *slog.Logger, bm *breakerMetrics) (proxy.Limits, error) {
 	if !cfg.Enabled && !cfg.Budget.Enabled {
 		return proxy.Limits{}, nil
 	}
 	local := limiter.NewLocal(limiter.LocalConfig{})
 	var l limiter.Limiter = local
 	if client != nil {
+		bm.add("redis_limiter")
 		l = limiter.NewFallback(limiter.NewRedis(client, limiter.RedisConfig{}), local, limiter.FallbackConfig{
 			ExpectedReplicas: cfg.ExpectedReplicas,
 			OnStateChange: func(from, to string) {
+				bm.changed("redis_limiter", to)
 				level := slog.LevelWarn
 				if to == "closed" {
 					level = slog.LevelInfo
@@ -66,27 +67,17 @@ func tenantLimit(t config.TenantLimit) proxy.TenantLimit {
 // newBreakers wraps next in the upstream circuit breakers the configuration
 // enables, exporting each breaker's state and transitions and logging each
 // change once.
-func newBreakers(cfg config.UpstreamBreaker, next http.RoundTripper, log *slog.Logger, reg prometheus.Registerer) (http.RoundTripper, *limiter.Breakers, error) {
+func newBreakers(cfg config.UpstreamBreaker, next http.RoundTripper, log *slog.Logger, bm *breakerMetrics) (http.RoundTripper, *limiter.Breakers, error) {
 	if !cfg.Enabled {
 		return next, nil, nil
 	}
-	state := prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "rzpgate_upstream_breaker_state",
-		Help: "State of each circuit breaker in front of Razorpay, by route group: 0 closed, 1 half-open, 2 open.",
-	}, []string{"group"})
-	transitions := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "rzpgate_upstream_breaker_transitions_total",
-		Help: "State changes of the circuit breakers in front of Razorpay, by route group and new state.",
-	}, []string{"group", "to"})
-	reg.MustRegister(state, transitions)
 	groups := proxy.Groups
 	if !cfg.PerGroup {
 		groups = []string{limiter.OtherGroup} // every group name falls back to it
 	}
 	for _, g := range groups {
-		state.WithLabelValues(g).Set(0)
+		bm.add("upstream_" + g)
 	}
-	values := map[string]float64{"closed": 0, "half-open": 1, "open": 2}
 	b, err := limiter.NewBreakers(groups, limiter.BreakerConfig{
 		FailureRatio:        cfg.FailureRatio,
 		ConsecutiveFailures: uint32(cfg.ConsecutiveFailures),
@@ -96,8 +87,7 @@ func newBreakers(cfg config.UpstreamBreaker, next http.RoundTripper, log *slog.L
 		OpenTimeout:         cfg.OpenTimeout.D(),
 		HalfOpenRequests:    uint32(cfg.HalfOpenRequests),
 		OnStateChange: func(group, from, to string) {
-			state.WithLabelValues(group).Set(values[to])
-			transitions.WithLabelValues(group, to).Inc()
+			bm.changed("upstream_"+group, to)
 			level := slog.LevelWarn
 			if to == "closed" {
 				level = slog.LevelInfo

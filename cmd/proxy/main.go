@@ -57,9 +57,11 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	newLogDropCounter(reg, logs)
+	registerBuildInfo(reg)
+	bm := newBreakerMetrics(reg)
 	redis.SetLogger(redisLogger(logger)) // so that every line printed is JSON
 
-	store, err := newStore(ctx, cfg, logger, reg)
+	store, err := newStore(ctx, cfg, logger, reg, bm)
 	if err != nil {
 		return err
 	}
@@ -77,11 +79,11 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 		IdleConnTimeout:       cfg.Upstream.IdleConnTimeout.D(),
 		MaxIdleConnsPerHost:   cfg.Upstream.MaxIdleConnsPerHost,
 		MaxConnsPerHost:       cfg.Upstream.MaxConnsPerHost,
-	}), logger, reg)
+	}), logger, bm)
 	if err != nil {
 		return err
 	}
-	limits, err := newLimits(cfg.Limits, store.client, logger)
+	limits, err := newLimits(cfg.Limits, store.client, logger, bm)
 	if err != nil {
 		return err
 	}

@@ -126,7 +126,7 @@ func TestBinaryServesAndDrains(t *testing.T) {
 	if n := fake.Count("GET", "/v1/payment_links/plink_Fo48rl281ENAg9"); n != 1 {
 		t.Errorf("upstream saw %d requests for two GETs; want 1 (the second a hit)", n)
 	}
-	if status, body := get(t, "http://"+admin+"/metrics"); status != 200 || !strings.Contains(body, `rzpgate_requests_total{cache="hit",code="200",route="payment_link"} 1`) {
+	if status, body := get(t, "http://"+admin+"/metrics"); status != 200 || !strings.Contains(body, `rzpgate_requests_total{cache="hit",method="GET",route="payment_link",status_class="2xx"} 1`) {
 		t.Errorf("/metrics: status %d, hit series missing:\n%.2000s", status, body)
 	}
 

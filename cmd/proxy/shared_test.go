@@ -49,7 +49,7 @@ func TestBinarySharedMode(t *testing.T) {
 	if status, _ := get(t, "http://"+a.admin+"/readyz"); status != 200 {
 		t.Errorf("/readyz with Redis down: %d; want 200 (the gateway still serves)", status)
 	}
-	if _, body := get(t, "http://"+a.admin+"/metrics"); !strings.Contains(body, "rzpgate_cache_breaker_state 2") {
+	if _, body := get(t, "http://"+a.admin+"/metrics"); !strings.Contains(body, `rzpgate_breaker_state{breaker="redis_cache"} 2`) {
 		t.Errorf("breaker state gauge does not show open with Redis down")
 	}
 

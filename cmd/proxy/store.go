@@ -31,7 +31,7 @@ type storeChain struct {
 // newStore builds the cache store the configuration names: the in-memory
 // store by default, or with redis.url set the Redis store, behind an
 // optional near cache, behind a fail-open Guard.
-func newStore(ctx context.Context, cfg config.Config, log *slog.Logger, reg prometheus.Registerer) (storeChain, error) {
+func newStore(ctx context.Context, cfg config.Config, log *slog.Logger, reg prometheus.Registerer, bm *breakerMetrics) (storeChain, error) {
 	always := func(time.Time) bool { return true }
 	if cfg.Redis.URL == "" {
 		m, err := cache.NewMemory(cache.MemoryConfig{
@@ -41,6 +41,7 @@ func newStore(ctx context.Context, cfg config.Config, log *slog.Logger, reg prom
 		if err != nil {
 			return storeChain{}, fmt.Errorf("creating memory cache: %w", err)
 		}
+		registerSize(reg, "memory", m)
 		return storeChain{Store: m, close: func() { m.Close() }, ready: always}, nil
 	}
 
@@ -71,22 +72,16 @@ func newStore(ctx context.Context, cfg config.Config, log *slog.Logger, reg prom
 		closers = append(closers, near.Close)
 	}
 
-	// The breaker's state is a gauge (0 closed, 1 half-open, 2 open). An
-	// outage is logged when it starts, once a minute while it lasts, and
-	// when it ends: never per request, nor per probe.
-	state := prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "rzpgate_cache_breaker_state",
-		Help: "State of the breaker around the shared cache: 0 closed, 1 half-open, 2 open (Redis failing; requests go to the upstream).",
-	})
-	reg.MustRegister(state)
+	// The breaker's state is a metric. An outage is logged when it starts,
+	// once a minute while it lasts, and when it ends: never per request,
+	// nor per probe.
+	bm.add("redis_cache")
 	guard := cache.NewGuard(inner, cache.GuardConfig{
 		Timeout:        cfg.Redis.ReadTimeout.D() + cfg.Redis.WriteTimeout.D(),
 		Failures:       cfg.Redis.Breaker.Failures,
 		OpenTimeout:    cfg.Redis.Breaker.OpenTimeout.D(),
 		MaxOpenTimeout: cfg.Redis.Breaker.MaxOpenTimeout.D(),
-		OnStateChange: func(_, to string) {
-			state.Set(map[string]float64{"closed": 0, "half-open": 1, "open": 2}[to])
-		},
+		OnStateChange:  func(_, to string) { bm.changed("redis_cache", to) },
 		OnOutageStart: func(o cache.Outage) {
 			log.Warn("redis cache unavailable; serving from the upstream", slog.Any("outage", o))
 		},
@@ -98,6 +93,15 @@ func newStore(ctx context.Context, cfg config.Config, log *slog.Logger, reg prom
 		},
 	})
 	closers = append([]func() error{guard.Close}, closers...)
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "rzpgate_redis_up",
+		Help: "1 while the shared cache's Redis is usable, 0 while its breaker is not closed (the gateway then serves from Razorpay).",
+	}, func() float64 {
+		if _, down := guard.UnusableSince(); down {
+			return 0
+		}
+		return 1
+	}))
 	ready := always
 	if limit := cfg.Redis.UnreadyAfter.D(); limit > 0 {
 		ready = func(now time.Time) bool {
@@ -117,6 +121,28 @@ func newStore(ctx context.Context, cfg config.Config, log *slog.Logger, reg prom
 			c()
 		}
 	}}, nil
+}
+
+// sized is a store that reports its size.
+type sized interface {
+	Bytes() int64
+	Len() int
+}
+
+// registerSize exports the size of an in-process store: "memory" (the
+// cache in memory mode) or "near" (the near cache in shared mode).
+func registerSize(reg prometheus.Registerer, store string, s sized) {
+	labels := prometheus.Labels{"store": store}
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "rzpgate_cache_bytes", ConstLabels: labels,
+			Help: "Bytes of heap an in-process cache holds, as it weighs its entries against its bound, by store (memory, near).",
+		}, func() float64 { return float64(s.Bytes()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "rzpgate_cache_entries", ConstLabels: labels,
+			Help: "Entries in an in-process cache, fresh or kept stale, by store (memory, near).",
+		}, func() float64 { return float64(s.Len()) }),
+	)
 }
 
 // newRedisClient returns a go-redis UniversalClient for the configuration:

@@ -116,6 +116,7 @@ func (h *Handler) fill(w http.ResponseWriter, r *http.Request, rt route, entity,
 	collapsed := res.origin != r
 	if collapsed {
 		outcome = outcomeCollapsed
+		h.metrics.coalesced.Inc()
 	}
 	if res.tooLarge {
 		w.Header()["Cache-Status"] = fwdStatus(fwd, res.status, false, false, "too-large")
@@ -181,7 +182,7 @@ func (h *Handler) fetchFill(r *http.Request, rt route, entity, key string, fence
 
 	h.fetch.ServeHTTP(c, r.Clone(ctx))
 	if c.stream != nil {
-		h.metrics.fills.WithLabelValues(rt.String(), "uncacheable").Inc()
+		h.metrics.fill(rt, "uncacheable")
 		return &fillResult{origin: r, status: c.status, header: c.header, tooLarge: true, stream: c.stream,
 			release: func() { c.stream.Close(); cancel() }}
 	}
@@ -193,7 +194,7 @@ func (h *Handler) fetchFill(r *http.Request, rt route, entity, key string, fence
 		res.failed = "stale-if-error" // a 5xx from the upstream itself
 	}
 	if c.status != http.StatusOK {
-		h.metrics.fills.WithLabelValues(rt.String(), "uncacheable").Inc()
+		h.metrics.fill(rt, "uncacheable")
 		return res
 	}
 	ttl, why := h.lifetime(c, rt, received)
@@ -212,7 +213,7 @@ func (h *Handler) fetchFill(r *http.Request, rt route, entity, key string, fence
 		why = "too-many-ids"
 	}
 	res.detail = why
-	h.metrics.fills.WithLabelValues(rt.String(), "uncacheable").Inc()
+	h.metrics.fill(rt, "uncacheable")
 	return res
 }
 
@@ -220,22 +221,22 @@ func (h *Handler) fetchFill(r *http.Request, rt route, entity, key string, fence
 func (h *Handler) store1(ctx context.Context, res *fillResult, rt route, key string, fence cache.Fence, canStore bool, e *cache.Entry) *fillResult {
 	if !canStore {
 		res.detail = "store-unavailable"
-		h.metrics.fills.WithLabelValues(rt.String(), "error").Inc()
+		h.metrics.fill(rt, "error")
 		return res
 	}
 	switch err := h.store.Set(ctx, key, e, fence); {
 	case err == nil:
 		res.stored = true
-		h.metrics.fills.WithLabelValues(rt.String(), "stored").Inc()
+		h.metrics.fill(rt, "stored")
 	case errors.Is(err, cache.ErrFenced):
 		res.detail = "fenced"
-		h.metrics.fills.WithLabelValues(rt.String(), "fenced").Inc()
+		h.metrics.fill(rt, "fenced")
 	case errors.Is(err, cache.ErrHeld):
 		res.detail = "held"
-		h.metrics.fills.WithLabelValues(rt.String(), "held").Inc()
+		h.metrics.fill(rt, "held")
 	default:
 		res.detail = "store-unavailable"
-		h.metrics.fills.WithLabelValues(rt.String(), "error").Inc()
+		h.metrics.fill(rt, "error")
 		h.storeFailed(ctx, "set", err)
 	}
 	return res

@@ -186,7 +186,7 @@ func New(cfg Config) (*Handler, error) {
 	h.ttl[routePaymentLink] = orDefault(cfg.TTL.PaymentLinks, 30*time.Second)
 	h.ttl[routeQRCodes] = orDefault(cfg.TTL.QRCodes, 30*time.Second)
 
-	transport := cfg.Transport
+	var transport http.RoundTripper = newInstrumented(cfg.Transport, h.metrics, h.clock)
 	if cfg.Limits.Budget != nil && cfg.Limits.PauseOn429 {
 		transport = pauseTransport{next: transport, budget: cfg.Limits.Budget}
 	}
@@ -297,7 +297,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // abort, if not empty, says why its response was cut off.
 func (h *Handler) record(r *http.Request, id string, rt route, o outcome, status int, start time.Time, abort string) {
 	d := h.clock().Sub(start)
-	h.metrics.observe(rt, o, status, d)
+	h.metrics.observe(rt, r.Method, o, status, d)
 	if !h.log.Enabled(r.Context(), slog.LevelInfo) {
 		return
 	}
@@ -450,7 +450,7 @@ func (h *Handler) storeFailed(ctx context.Context, op string, err error) {
 	if ctx.Err() != nil {
 		return
 	}
-	h.metrics.storeErr.WithLabelValues(op).Inc()
+	h.metrics.store[op].Inc()
 	if !errors.Is(err, cache.ErrUnavailable) {
 		h.log.Warn("cache store failed", slog.String("op", op), slog.Any("error", err))
 	}

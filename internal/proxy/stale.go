@@ -20,7 +20,11 @@ func (h *Handler) writeStale(w http.ResponseWriter, r *http.Request, e *cache.En
 	// as fresh.
 	past := ceilSeconds(now.Sub(e.Expires()))
 	status := []string{cacheStatusName + "; hit; stale; ttl=" + strconv.FormatInt(-past, 10) + "; detail=" + reason}
-	return h.writeHit(w, r, e, now, status)
+	status2, ok := h.writeHit(w, r, e, now, status)
+	if ok {
+		h.metrics.stale[reason].Inc()
+	}
+	return status2, ok
 }
 
 // revalidate refreshes an entry in the background after its stale copy was

@@ -136,6 +136,10 @@ func (h *Handler) upstreamError(w http.ResponseWriter, r *http.Request, err erro
 	}
 }
 
+// isBreakerOpen reports whether err is an open breaker's refusal: the
+// request never left the gateway.
+func isBreakerOpen(err error) bool { return errors.Is(err, limiter.ErrOpen) }
+
 // groupKey carries a request's breaker group in its context.
 type groupKey struct{}
 

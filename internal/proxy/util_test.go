@@ -12,7 +12,7 @@ func fmtSscanf(cacheStatus string, ttl *int) (int, error) {
 
 func ioPipe() (*io.PipeReader, *io.PipeWriter) { return io.Pipe() }
 
-// counter returns the value of the counter series name whose labels include
+// counter returns the sum of the counter series name whose labels include
 // the given name, value pairs, or 0 if there is none.
 func counter(t *testing.T, e *env, name string, labels ...string) float64 {
 	t.Helper()
@@ -20,6 +20,7 @@ func counter(t *testing.T, e *env, name string, labels ...string) float64 {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var sum float64
 	for _, mf := range mfs {
 		if mf.GetName() != name {
 			continue
@@ -35,8 +36,8 @@ func counter(t *testing.T, e *env, name string, labels ...string) float64 {
 					continue next
 				}
 			}
-			return m.GetCounter().GetValue()
+			sum += m.GetCounter().GetValue()
 		}
 	}
-	return 0
+	return sum
 }

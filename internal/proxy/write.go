@@ -98,7 +98,7 @@ func (h *Handler) afterWrite(resp *http.Response) error {
 	switch {
 	case resp.StatusCode >= 400 && resp.StatusCode < 500:
 		if len(tags) > 0 {
-			h.metrics.purges.WithLabelValues("skipped").Inc()
+			h.metrics.purges["skipped"].Inc()
 		}
 		return nil
 	case resp.StatusCode >= 500:
@@ -155,13 +155,13 @@ func (h *Handler) purge(tags []string, hold time.Duration) {
 		err = h.store.Purge(ctx, tags...)
 	}
 	if err != nil {
-		h.metrics.purges.WithLabelValues("error").Inc()
+		h.metrics.purges["error"].Inc()
 		h.log.Error("purging after a write failed", slog.Any("tags", tags), slog.Any("error", err))
 		return
 	}
 	if hold > 0 {
-		h.metrics.purges.WithLabelValues("held").Inc()
+		h.metrics.purges["held"].Inc()
 		return
 	}
-	h.metrics.purges.WithLabelValues("ok").Inc()
+	h.metrics.purges["ok"].Inc()
 }
