@@ -13,7 +13,7 @@ run: deps
 ## demo: the gateway in front of the fake Razorpay, offline (gateway :8080, fake :9100)
 demo: deps
 	$(GO) build -o bin/fakerazorpay ./cmd/fakerazorpay
-	$(GO) build -o bin/rzpgate ./cmd/proxy
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/rzpgate ./cmd/proxy
 	bin/fakerazorpay -listen 127.0.0.1:9100 & trap 'kill $$!' EXIT INT TERM; \
 	RZPGATE_UPSTREAM_URL=http://127.0.0.1:9100 bin/rzpgate
 
@@ -21,8 +21,12 @@ demo: deps
 fake:
 	$(GO) run ./cmd/fakerazorpay
 
+# VERSION is stamped into the binary (rzpgate_build_info's version label).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+
 build:
-	$(GO) build -o bin/rzpgate ./cmd/proxy
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/rzpgate ./cmd/proxy
 	$(GO) build -o bin/fakerazorpay ./cmd/fakerazorpay
 
 ## test: vet, gofmt check, and the whole suite under the race detector (Redis tests start their own redis-server)
