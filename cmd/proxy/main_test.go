@@ -355,3 +355,26 @@ func waitFor(t *testing.T, url string, status int) {
 	}
 	t.Fatalf("%s did not answer %d within 10s", url, status)
 }
+
+// TestBuildInfo: the version stamped in with -ldflags reaches
+// rzpgate_build_info, with the Go version.
+func TestBuildInfo(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "rzpgate")
+	if out, err := exec.Command("go", "build", "-ldflags", "-X main.version=1.2.3-test", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	up := httptest.NewServer(fakerazorpay.New())
+	defer up.Close()
+	g := startGateway(t, bin, "RZPGATE_UPSTREAM_URL="+up.URL)
+	waitFor(t, "http://"+g.admin+"/readyz", 200)
+	_, body := get(t, "http://"+g.admin+"/metrics")
+	line := ""
+	for l := range strings.SplitSeq(body, "\n") {
+		if strings.HasPrefix(l, "rzpgate_build_info{") {
+			line = l
+		}
+	}
+	if !strings.Contains(line, `version="1.2.3-test"`) || !strings.Contains(line, `goversion="go1.`) || !strings.HasSuffix(line, " 1") {
+		t.Errorf("rzpgate_build_info line %q; want version 1.2.3-test, the Go version, value 1", line)
+	}
+}
