@@ -114,9 +114,9 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 
 	// Slow clients are bounded: headers, then the whole request, then the
 	// response (which may stream from Razorpay for up to upstream.timeout).
-	var serving atomic.Bool
+	var serving, draining atomic.Bool
 	gateway := &http.Server{
-		Handler:           h,
+		Handler:           closeWhen(&draining, h),
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout.D(),
 		ReadTimeout:       cfg.ReadTimeout.D(),
 		WriteTimeout:      cfg.EffectiveWriteTimeout(),
@@ -152,7 +152,7 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 	// balancers see it unready and keep-alive clients move off before the
 	// listener closes. Then in-flight requests get up to ShutdownTimeout.
 	serving.Store(false)
-	gateway.SetKeepAlivesEnabled(false)
+	draining.Store(true)
 	logger.Info("shutting down", slog.String("delay", cfg.ShutdownDelay.D().String()), slog.String("timeout", cfg.ShutdownTimeout.D().String()))
 	time.Sleep(cfg.ShutdownDelay.D())
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout.D())
@@ -168,6 +168,19 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 
 func perRoute(d config.RouteDurations) proxy.PerRoute {
 	return proxy.PerRoute{Payments: d.Payments.D(), PaymentLinks: d.PaymentLinks.D(), QRCodes: d.QRCodes.D()}
+}
+
+// closeWhen answers with Connection: close while draining is set, so that
+// each keep-alive client moves off after its next response. Idle
+// connections are left open until the listener closes: closing them at
+// once would fail requests already on their way.
+func closeWhen(draining *atomic.Bool, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if draining.Load() {
+			w.Header()["Connection"] = []string{"close"}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // loadConfig builds the configuration: defaults, then the -config file, then

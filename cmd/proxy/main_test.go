@@ -200,12 +200,18 @@ func TestShutdownLosesNoRequests(t *testing.T) {
 	}()
 	var sent, failed atomic.Int64
 	var wg sync.WaitGroup
-	for range 16 {
+	for range 64 {
 		wg.Go(func() {
 			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}, Timeout: 10 * time.Second}
 			defer client.CloseIdleConnections()
 			for i := 0; i < 100000 && !unready.Load(); i++ {
+				// Half the requests are POSTs, which a client does not
+				// retry on a connection the server closed.
 				req, _ := http.NewRequest("GET", "http://"+g.listen+"/v1/payment_links/plink_Fo48rl281ENAg9", nil)
+				if i%2 == 1 {
+					req, _ = http.NewRequest("POST", "http://"+g.listen+"/v1/orders", strings.NewReader(`{"amount":100,"currency":"INR"}`))
+					req.Header.Set("Content-Type", "application/json")
+				}
 				req.SetBasicAuth("rzp_test_A", "secretA")
 				sent.Add(1)
 				resp, err := client.Do(req)

@@ -197,7 +197,11 @@ func (h *Handler) fetchFill(r *http.Request, rt route, entity, key string, fence
 		h.metrics.fill(rt, "uncacheable")
 		return res
 	}
-	ttl, why := h.lifetime(c, rt, received)
+	ttl, noStale, why := h.lifetime(c, rt, received)
+	stale := h.stale[rt]
+	if noStale {
+		stale = 0 // the upstream forbids serving it stale
+	}
 	if why == "" {
 		if tags, ok := extractTags([]string{entity}, c.body); ok {
 			return h.store1(ctx, res, rt, key, fence, canStore, &cache.Entry{
@@ -207,7 +211,7 @@ func (h *Handler) fetchFill(r *http.Request, rt route, entity, key string, fence
 				Tags:     tags,
 				StoredAt: received,
 				TTL:      ttl,
-				Stale:    h.stale[rt],
+				Stale:    stale,
 			})
 		}
 		why = "too-many-ids"
@@ -247,14 +251,14 @@ func (h *Handler) store1(ctx context.Context, res *fillResult, rt route, key str
 // (an RFC 9211 detail) instead when the response must not be stored: only
 // a whole body (issue #6: framed by Content-Length, chunked encoding or
 // HTTP/2) that is a JSON object, as every cacheable route returns, is kept.
-func (h *Handler) lifetime(c *capture, rt route, now time.Time) (time.Duration, string) {
+func (h *Handler) lifetime(c *capture, rt route, now time.Time) (time.Duration, bool, string) {
 	switch {
 	case c.header.Get("Content-Encoding") != "":
-		return 0, "encoded"
+		return 0, false, "encoded"
 	case !c.framed:
-		return 0, "incomplete"
+		return 0, false, "incomplete"
 	case !isJSONObject(c.header, c.body):
-		return 0, "not-json"
+		return 0, false, "not-json"
 	}
 	return responseLifetime(c.header, h.ttl[rt], now)
 }

@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -132,6 +133,9 @@ type Handler struct {
 	purges atomic.Uint64
 	// unfenced numbers fills made without a fence, each its own flight.
 	unfenced atomic.Uint64
+	// revalidating holds the keys with a stale-while-revalidate refresh
+	// under way.
+	revalidating sync.Map
 }
 
 // New returns a Handler for cfg.
@@ -377,8 +381,11 @@ func (h *Handler) serveCached(w http.ResponseWriter, r *http.Request, rt route, 
 			h.storeFailed(r.Context(), "get", err)
 		}
 	}
-	if t, ok := r.Context().Value(deferredLimit{}).(tenantRef); ok && !h.allowTenant(w, r, rt, t.name, t.p) {
-		return http.StatusTooManyRequests, outcomeMiss
+	if t, ok := r.Context().Value(deferredLimit{}).(tenantRef); ok {
+		if !h.allowTenant(w, r, rt, t.name, t.p) {
+			return http.StatusTooManyRequests, outcomeMiss
+		}
+		r = r.WithContext(context.WithValue(r.Context(), deferredLimit{}, nil)) // counted once
 	}
 	return h.fill(w, r, rt, entity, key, dir.noCache, stale)
 }
@@ -424,6 +431,11 @@ func (h *Handler) writeHit(w http.ResponseWriter, r *http.Request, e *cache.Entr
 // bypass passes a request of a cacheable route through without touching
 // the cache.
 func (h *Handler) bypass(w http.ResponseWriter, r *http.Request) (int, outcome) {
+	// A tenant whose hits are exempt is counted here: a bypass is no hit.
+	// (Any cacheable route stands for r's: it only selects Cache-Status.)
+	if t, ok := r.Context().Value(deferredLimit{}).(tenantRef); ok && !h.allowTenant(w, r, routePayment, t.name, t.p) {
+		return http.StatusTooManyRequests, outcomeBypass
+	}
 	w.Header()["Cache-Status"] = statusBypass
 	return h.passthrough(w, r), outcomeBypass
 }

@@ -125,7 +125,26 @@ func parseRequestDirectives(h http.Header) requestDirectives {
 // no-cache; a lifetime of zero, or an invalid one (RFC 9111 section 4.2.1
 // encourages treating those as stale); must-revalidate with no explicit
 // lifetime; or a Vary on a header the cache key does not include.
-func responseLifetime(h http.Header, max time.Duration, now time.Time) (time.Duration, string) {
+//
+// mustRevalidate is true when the response may not be served stale by a
+// shared cache: must-revalidate, proxy-revalidate, or s-maxage, which
+// implies proxy-revalidate (sections 5.2.2.2, 5.2.2.8, 5.2.2.10).
+func responseLifetime(h http.Header, max time.Duration, now time.Time) (lifetime time.Duration, mustRevalidate bool, reason string) {
+	lifetime, reason = freshness(h, max, now)
+	for _, v := range h["Cache-Control"] {
+		for part := range strings.SplitSeq(v, ",") {
+			name, _, _ := strings.Cut(strings.TrimSpace(part), "=")
+			switch strings.ToLower(strings.TrimSpace(name)) {
+			case "must-revalidate", "proxy-revalidate", "s-maxage":
+				mustRevalidate = true
+			}
+		}
+	}
+	return lifetime, mustRevalidate, reason
+}
+
+// freshness is responseLifetime's lifetime and reason.
+func freshness(h http.Header, max time.Duration, now time.Time) (time.Duration, string) {
 	if len(h["Set-Cookie"]) > 0 {
 		return 0, "set-cookie"
 	}

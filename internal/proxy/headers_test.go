@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -71,9 +72,14 @@ func TestResponseLifetime(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
-			got, reason := responseLifetime(tt.h, ttl, now)
+			got, noStale, reason := responseLifetime(tt.h, ttl, now)
 			if got != tt.want || reason != tt.reason {
 				t.Errorf("responseLifetime(%v) = %v, %q; want %v, %q", tt.h, got, reason, tt.want, tt.reason)
+			}
+			cc := strings.Join(tt.h["Cache-Control"], ",")
+			wantNoStale := strings.Contains(cc, "revalidate") || strings.Contains(cc, "s-maxage")
+			if noStale != wantNoStale {
+				t.Errorf("responseLifetime(%v) forbids stale reuse = %t; want %t", tt.h, noStale, wantNoStale)
 			}
 		})
 	}

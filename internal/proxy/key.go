@@ -45,9 +45,10 @@ func newKeyer(secret []byte) *keyer {
 // partitionLen is the hex length of a partition: 128 bits of the HMAC.
 const partitionLen = 32
 
-// key returns the cache key of a request on route rt for entity id (empty
-// for the QR list) and canonical query q.
-func (k *keyer) key(rt route, auth, account, id, q string) string {
+// partition returns the hex partition of a caller: an HMAC of its whole
+// Authorization and X-Razorpay-Account values, so that it depends on the
+// secret too and reveals neither.
+func (k *keyer) partition(auth, account string) [partitionLen]byte {
 	var sum [sha256.Size]byte
 	h := k.pool.Get().(*hasher)
 	// The fields are separated by a byte that cannot occur in a header
@@ -57,14 +58,20 @@ func (k *keyer) key(rt route, auth, account, id, q string) string {
 	h.mac.Write(h.buf)
 	h.mac.Sum(sum[:0])
 	k.pool.Put(h)
+	var hx [partitionLen]byte
+	hex.Encode(hx[:], sum[:partitionLen/2])
+	return hx
+}
 
+// key returns the cache key of a request on route rt for entity id (empty
+// for the QR list) and canonical query q.
+func (k *keyer) key(rt route, auth, account, id, q string) string {
+	hx := k.partition(auth, account)
 	name := rt.String()
 	var b strings.Builder
 	b.Grow(len(name) + partitionLen + len(id) + len(q) + 3)
 	b.WriteString(name)
 	b.WriteByte('|')
-	var hx [partitionLen]byte
-	hex.Encode(hx[:], sum[:partitionLen/2])
 	b.Write(hx[:])
 	b.WriteByte('|')
 	b.WriteString(id)

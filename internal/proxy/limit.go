@@ -96,14 +96,16 @@ func newTenants(l Limits) *tenants {
 }
 
 // of returns r's tenant, its policy, and whether it is a configured one.
+// A header tenant longer than maxTenantLen, or not a plain token, is no
+// tenant: its value would become a bucket (and a Redis key).
 func (t *tenants) of(r *http.Request) (string, *policy, bool) {
 	var name string
 	if t.header != "" {
-		if v := r.Header[t.header]; len(v) == 1 {
+		if v := r.Header[t.header]; len(v) == 1 && len(v[0]) <= maxTenantLen && isToken(v[0]) {
 			name = v[0]
 		}
 	} else {
-		name = keyID(r.Header["Authorization"])
+		name, _ = basicAuth(r.Header["Authorization"])
 	}
 	if p, ok := t.known[name]; ok && name != "" {
 		return name, p, true
@@ -111,33 +113,71 @@ func (t *tenants) of(r *http.Request) (string, *policy, bool) {
 	return name, t.fallback, false
 }
 
-// keyID returns the key id of a Basic Authorization header: the user name,
-// never the secret. It returns "" for anything else.
-func keyID(auth []string) string {
+// maxTenantLen bounds a tenant header's value.
+const maxTenantLen = 64
+
+// isToken reports whether s is made of letters, digits and "-._~:".
+func isToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !isAlnum(c) && !strings.ContainsRune("-._~:", rune(c)) {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// basicAuth returns the key id and the credentials ("id:secret") of a
+// Basic Authorization header. The scheme is matched in any case (RFC 9110
+// section 11.1), and padded or unpadded base64 both decode. It returns
+// empty strings for anything else.
+func basicAuth(auth []string) (id, creds string) {
 	if len(auth) != 1 {
-		return ""
+		return "", ""
 	}
-	enc, ok := strings.CutPrefix(auth[0], "Basic ")
-	if !ok || len(enc) > 512 {
-		return ""
+	scheme, enc, ok := strings.Cut(strings.TrimSpace(auth[0]), " ")
+	if !ok || !strings.EqualFold(scheme, "Basic") || len(enc) > 512 {
+		return "", ""
 	}
+	enc = strings.TrimSpace(enc)
 	var buf [384]byte
 	n, err := base64.StdEncoding.Decode(buf[:], []byte(enc))
 	if err != nil {
-		return ""
+		if n, err = base64.RawStdEncoding.Decode(buf[:], []byte(strings.TrimRight(enc, "="))); err != nil {
+			return "", ""
+		}
 	}
-	id, _, ok := strings.Cut(string(buf[:n]), ":")
-	if !ok || len(id) > 64 {
-		return ""
+	creds = string(buf[:n])
+	id, _, ok = strings.Cut(creds, ":")
+	if !ok || len(id) > maxTenantLen {
+		return "", ""
 	}
-	return id
+	return id, creds
+}
+
+// bucket returns the rate-limit bucket of r's tenant. A key-id tenant's
+// bucket is keyed by an HMAC of its decoded credentials, secret included,
+// so that only callers holding the secret can spend it: key ids are public
+// (every checkout page shows one), and requests with a wrong secret land in
+// buckets of their own. Other credentials (Bearer, none) are keyed by the
+// whole header. A header tenant's bucket is its (bounded) name.
+func (h *Handler) bucket(r *http.Request, name string) string {
+	if h.tenants.header != "" {
+		return "tenant:h:" + name
+	}
+	auth := r.Header["Authorization"]
+	id := strings.Join(auth, "\n")
+	if _, creds := basicAuth(auth); creds != "" {
+		id = "basic:" + creds
+	}
+	p := h.keys.partition(id, strings.Join(r.Header["X-Razorpay-Account"], "\n"))
+	return "tenant:k:" + string(p[:])
 }
 
 // allowTenant counts a request against its tenant's limit, and either sets
 // the RateLimit header of an allowed request or answers a 429. A limiter
 // that fails lets the request through (limiter.Fallback never fails).
 func (h *Handler) allowTenant(w http.ResponseWriter, r *http.Request, rt route, name string, p *policy) bool {
-	res, err := h.limits.Limiter.Allow(r.Context(), "tenant:"+name, p.limit)
+	res, err := h.limits.Limiter.Allow(r.Context(), h.bucket(r, name), p.limit)
 	if err != nil {
 		return true
 	}

@@ -31,8 +31,14 @@ func (h *Handler) writeStale(w http.ResponseWriter, r *http.Request, e *cache.En
 // served (stale-while-revalidate). It joins a fill of the same key already
 // in flight, and like any fill goes through the budget and the breaker.
 func (h *Handler) revalidate(r *http.Request, rt route, entity, key string) {
+	// One revalidation per key at a time: every stale hit while it runs
+	// would otherwise start a goroutine to wait on it.
+	if _, busy := h.revalidating.LoadOrStore(key, struct{}{}); busy {
+		return
+	}
 	rc := r.Clone(context.Background()) // detached: r ends with its response
 	go func() {
+		defer h.revalidating.Delete(key)
 		ctx, cancel := context.WithTimeout(context.Background(), h.timeout)
 		defer cancel()
 		fence, err := h.store.Fence(ctx)

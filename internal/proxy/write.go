@@ -3,12 +3,15 @@ package proxy
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/rzpgate/rzpgate/internal/limiter"
@@ -44,7 +47,7 @@ func (h *Handler) serveWrite(w http.ResponseWriter, r *http.Request) int {
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
-		tags = scanIDs(tags, body)
+		tags = bodyIDs(tags, body, r.Header.Get("Content-Type"))
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), h.timeout)
 	defer cancel()
@@ -65,29 +68,71 @@ func scanBody(h http.Header) bool {
 	return mt == "application/json" || mt == "application/x-www-form-urlencoded"
 }
 
-// scanIDs appends to ids the Razorpay ids in a write's request or response
-// body: every run of letters, digits and underscores that has an id's shape
-// (isAnyID). It reads JSON and forms alike; a false match costs only an
-// extra purge.
-func scanIDs(ids []string, body []byte) []string {
-	for len(body) > 0 && len(ids) < maxTags {
-		i := 0
-		for i < len(body) && !isWordByte(body[i]) {
-			i++
+// maxWriteTags bounds the tags one write purges: each leaves a purge mark
+// for the fence retention, so a body naming thousands of ids must not cost
+// thousands of marks.
+const maxWriteTags = 64
+
+// bodyIDs appends to ids the Razorpay ids a write's JSON or form body
+// names in an id field: "id" or a name ending in "_id" (customer_id,
+// payment_id), decoded first so that escapes (cust\u005f..., cust%5F...)
+// cannot hide one. Notes are free text and are skipped. At most
+// maxWriteTags ids are kept.
+func bodyIDs(ids []string, body []byte, contentType string) []string {
+	mt, _, _ := mime.ParseMediaType(contentType)
+	if mt == "application/x-www-form-urlencoded" {
+		form, err := url.ParseQuery(string(body))
+		if err != nil {
+			return ids
 		}
-		j := i
-		for j < len(body) && isWordByte(body[j]) {
-			j++
+		for k, vs := range form {
+			if idField(k) && !strings.HasPrefix(k, "notes[") {
+				for _, v := range vs {
+					ids = addID(ids, v)
+				}
+			}
 		}
-		if w := body[i:j]; len(w) <= maxIDLen && isAnyID(string(w)) && !containsTag(ids, w) {
-			ids = append(ids, string(w))
+		return ids
+	}
+	var v any
+	if json.Unmarshal(body, &v) != nil {
+		return ids
+	}
+	return jsonIDs(ids, v)
+}
+
+// jsonIDs walks a decoded JSON value for id fields.
+func jsonIDs(ids []string, v any) []string {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, e := range v {
+			if k == "notes" {
+				continue
+			}
+			if s, ok := e.(string); ok && idField(k) {
+				ids = addID(ids, s)
+			} else {
+				ids = jsonIDs(ids, e)
+			}
 		}
-		body = body[j:]
+	case []any:
+		for _, e := range v {
+			ids = jsonIDs(ids, e)
+		}
 	}
 	return ids
 }
 
-func isWordByte(c byte) bool { return isAlnum(c) || c == '_' }
+func idField(k string) bool { return k == "id" || strings.HasSuffix(k, "_id") }
+
+// addID appends s to ids if it is a Razorpay id not already there, up to
+// maxWriteTags.
+func addID(ids []string, s string) []string {
+	if len(ids) < maxWriteTags && isAnyID(s) && !slices.Contains(ids, s) {
+		ids = append(ids, s)
+	}
+	return ids
+}
 
 // afterWrite is the write proxy's ModifyResponse. A 4xx is a definite
 // rejection and purges nothing. A 5xx leaves the outcome unknown (Razorpay
@@ -116,7 +161,7 @@ func (h *Handler) afterWrite(resp *http.Response) error {
 			io.Reader
 			io.Closer
 		}{io.MultiReader(bytes.NewReader(head), resp.Body), resp.Body}
-		tags = scanIDs(slices.Clip(tags), head)
+		tags = bodyIDs(slices.Clip(tags), head, "application/json")
 	}
 	h.purge(tags, 0)
 	return nil
