@@ -329,6 +329,52 @@ func (g *Guard) Hold(ctx context.Context, d time.Duration, tags ...string) error
 	return nil
 }
 
+// Claim claims key in the inner store, within the Guard's timeout and
+// through its breaker: while the store is unusable it returns
+// ErrUnavailable at once. Pending purges do not stop it, since a claim
+// reads no entry. The inner store must be a Claimer.
+func (g *Guard) Claim(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	if err := checkClaimTTL(ttl); err != nil {
+		return false, err // not the store's failure: the breaker must not count it
+	}
+	c, err := g.claimer()
+	if err != nil {
+		return false, err
+	}
+	var ok bool
+	err = g.do(ctx, func(ctx context.Context) error {
+		var err error
+		ok, err = c.Claim(ctx, key, ttl)
+		return err
+	})
+	return ok, err
+}
+
+// Claimed reports whether key is claimed in the inner store, as Claim
+// asks it.
+func (g *Guard) Claimed(ctx context.Context, key string) (bool, error) {
+	c, err := g.claimer()
+	if err != nil {
+		return false, err
+	}
+	var ok bool
+	err = g.do(ctx, func(ctx context.Context) error {
+		var err error
+		ok, err = c.Claimed(ctx, key)
+		return err
+	})
+	return ok, err
+}
+
+// claimer returns the inner store as a Claimer.
+func (g *Guard) claimer() (Claimer, error) {
+	c, ok := g.inner.(Claimer)
+	if !ok {
+		return nil, fmt.Errorf("claiming with a %T: %w", g.inner, errors.ErrUnsupported)
+	}
+	return c, nil
+}
+
 // pendingPurge is a purge that failed, waiting to be retried.
 type pendingPurge struct {
 	seq   uint64

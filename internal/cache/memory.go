@@ -25,6 +25,9 @@ type MemoryConfig struct {
 	// Clock returns the current time; nil means time.Now. Entries expire on
 	// it, in otter as well.
 	Clock func() time.Time
+	// MaxClaims bounds the keys Claim remembers at once (see Claim); zero
+	// means 65,536. Claims are not counted in MaxBytes.
+	MaxClaims int
 }
 
 // Memory is an in-process Store bounded in bytes. Eviction is otter's
@@ -51,6 +54,13 @@ type Memory struct {
 	marks *expiring[mark]
 	// holds maps each held tag to the end of its hold.
 	holds *expiring[time.Time]
+
+	// cmu guards claims, apart from mu so that webhooks never wait behind
+	// fills and purges.
+	cmu sync.Mutex
+	// claims maps each claimed key to the end of its claim.
+	claims    *expiring[time.Time]
+	maxClaims int
 }
 
 type mark struct {
@@ -71,6 +81,12 @@ func NewMemory(cfg MemoryConfig) (*Memory, error) {
 	if cfg.FenceRetention == 0 {
 		cfg.FenceRetention = 2 * time.Minute
 	}
+	if cfg.MaxClaims < 0 {
+		return nil, fmt.Errorf("max claims %d: must not be negative", cfg.MaxClaims)
+	}
+	if cfg.MaxClaims == 0 {
+		cfg.MaxClaims = defaultMaxClaims
+	}
 	// otter's own clock reads only the monotonic time, which costs half
 	// of time.Now on some hosts; a hit reads it on every Get.
 	var clock otter.Clock
@@ -85,6 +101,8 @@ func NewMemory(cfg MemoryConfig) (*Memory, error) {
 		index:     newTagIndex(),
 		marks:     newExpiring(func(mk mark) time.Time { return mk.at.Add(cfg.FenceRetention) }),
 		holds:     newExpiring(func(until time.Time) time.Time { return until }),
+		claims:    newExpiring(func(until time.Time) time.Time { return until }),
+		maxClaims: cfg.MaxClaims,
 	}
 	entries, err := otter.New(&otter.Options[string, *item]{
 		MaximumWeight: uint64(cfg.MaxBytes),

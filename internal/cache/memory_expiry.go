@@ -47,14 +47,27 @@ func (s *expiring[V]) expire(now time.Time) {
 			heap.Fix(&s.due, 0)
 			continue
 		}
-		delete(s.vals, d.tag)
-		last := len(s.due) - 1
-		s.due.Swap(0, last)
-		s.due[last] = due{}
-		s.due = s.due[:last]
-		if last > 0 {
-			heap.Fix(&s.due, 0)
-		}
+		s.pop()
+	}
+}
+
+// evict forgets the tag whose queue record is due first, whatever its
+// deadline: the tag closest to its end, unless put moved that deadline on.
+func (s *expiring[V]) evict() {
+	if len(s.due) > 0 {
+		s.pop()
+	}
+}
+
+// pop forgets the tag of the record due first. The queue must not be empty.
+func (s *expiring[V]) pop() {
+	delete(s.vals, s.due[0].tag)
+	last := len(s.due) - 1
+	s.due.Swap(0, last)
+	s.due[last] = due{}
+	s.due = s.due[:last]
+	if last > 0 {
+		heap.Fix(&s.due, 0)
 	}
 }
 

@@ -175,6 +175,16 @@ func (n *Near) Hold(ctx context.Context, d time.Duration, tags ...string) error 
 	return err
 }
 
+// Claim claims key in Redis, so that every replica agrees.
+func (n *Near) Claim(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	return n.inner.Claim(ctx, key, ttl)
+}
+
+// Claimed reports whether key is claimed in Redis.
+func (n *Near) Claimed(ctx context.Context, key string) (bool, error) {
+	return n.inner.Claimed(ctx, key)
+}
+
 // Close stops listening for purges and empties the cache.
 func (n *Near) Close() error {
 	n.closeOnce.Do(func() {

@@ -16,6 +16,8 @@ import (
 type RedisClient interface {
 	redis.Scripter
 	Get(ctx context.Context, key string) *redis.StringCmd
+	SetNX(ctx context.Context, key string, value any, expiration time.Duration) *redis.BoolCmd
+	Exists(ctx context.Context, keys ...string) *redis.IntCmd
 }
 
 // RedisConfig configures a Redis store. The zero value is usable.
@@ -53,12 +55,13 @@ const (
 //
 // All keys of a deployment share one Redis Cluster hash tag, the prefix in
 // braces: entries are {prefix}e:<key>, tag sets {prefix}t:<tag>, purge marks
-// {prefix}p:<tag> and the purge epoch {prefix}epoch. The Set and Purge
-// scripts touch an entry and its tags' keys together, and a Lua script may
-// only touch keys of one hash slot, so on a Cluster the whole cache lives
-// on one shard (and its replicas): the cache is replicated, not sharded. That
-// is the price of atomic fencing; one shard holds far more than the hot set
-// of one Razorpay account.
+// {prefix}p:<tag>, holds {prefix}h:<tag>, claims {prefix}w:<key> and the
+// purge epoch {prefix}epoch. The Set and Purge scripts touch an entry and
+// its tags' keys together, and a Lua script may only touch keys of one hash
+// slot, so on a Cluster the whole cache lives on one shard (and its
+// replicas): the cache is replicated, not sharded. That is the price of
+// atomic fencing; one shard holds far more than the hot set of one Razorpay
+// account.
 //
 // The Redis server must not evict keys (maxmemory-policy noeviction): an
 // evicted purge mark would let a fill that raced its purge be stored, and
@@ -241,7 +244,30 @@ func (r *Redis) Hold(ctx context.Context, d time.Duration, tags ...string) error
 	return nil
 }
 
+// Claim claims key for ttl with SET NX PX, on Redis's clock, so that every
+// replica sharing the store agrees on which claimed it first.
+func (r *Redis) Claim(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	if err := checkClaimTTL(ttl); err != nil {
+		return false, err
+	}
+	ok, err := r.client.SetNX(ctx, r.claimKey(key), "1", ttl).Result()
+	if err != nil {
+		return false, fmt.Errorf("claiming key: %w", err)
+	}
+	return ok, nil
+}
+
+// Claimed reports whether key is claimed.
+func (r *Redis) Claimed(ctx context.Context, key string) (bool, error) {
+	n, err := r.client.Exists(ctx, r.claimKey(key)).Result()
+	if err != nil {
+		return false, fmt.Errorf("checking claim: %w", err)
+	}
+	return n > 0, nil
+}
+
 func (r *Redis) entryKey(key string) string { return r.prefix + "e:" + key }
+func (r *Redis) claimKey(key string) string { return r.prefix + "w:" + key }
 func (r *Redis) tagKey(tag string) string   { return r.prefix + "t:" + tag }
 func (r *Redis) markKey(tag string) string  { return r.prefix + "p:" + tag }
 func (r *Redis) holdKey(tag string) string  { return r.prefix + "h:" + tag }

@@ -56,6 +56,9 @@ type Config struct {
 	Redis Redis `yaml:"redis"`
 	// Limits configures tenants, their rate limits and the upstream budget.
 	Limits Limits `yaml:"limits"`
+	// Webhooks configures the receiver of Razorpay's webhooks, which purges
+	// what changed inside Razorpay; it is off without a secret.
+	Webhooks Webhooks `yaml:"webhooks"`
 }
 
 // Log configures logging.
@@ -333,6 +336,50 @@ type NearCache struct {
 	TTL Duration `yaml:"ttl"`
 }
 
+// Webhooks configures the receiver of Razorpay's webhooks on the gateway's
+// listener: each verified event purges the entries naming the entities it
+// carries, and is forwarded to Forward. It is enabled when at least one
+// secret is set (see Enabled).
+type Webhooks struct {
+	// Path is where Razorpay delivers, the URL path to register in its
+	// Dashboard; "/_rzpgate/webhooks/razorpay" by default. It must start
+	// with "/_rzpgate/", a path no Razorpay API route has, and be clean
+	// (no "//", "." or ".." segments, no query, no escapes).
+	Path string `yaml:"path"`
+	// Secrets are the webhook secrets set in the Razorpay Dashboard; a
+	// delivery signed under any of them is accepted, so a secret can be
+	// rotated. None by default, which disables the receiver. They are
+	// secrets: errors never echo them and Redacted hides them.
+	Secrets []string `yaml:"secrets"`
+	// MaxBodyBytes bounds a delivery's body; larger ones get 413. 1MiB by
+	// default, positive.
+	MaxBodyBytes ByteSize `yaml:"max_body_bytes"`
+	// DedupWindow is how long a processed event id is remembered, so that
+	// Razorpay's redeliveries neither purge nor forward again; 24h by
+	// default (Razorpay retries for 24 hours after an event), positive and
+	// at most 7 days.
+	DedupWindow Duration `yaml:"dedup_window"`
+	// Forward lists absolute http(s) URLs that each event is delivered to
+	// after its purge, with Razorpay's body and headers unchanged; none by
+	// default. Credentials or tokens in them are hidden like secrets.
+	Forward []string `yaml:"forward"`
+	// ForwardTimeout bounds each delivery attempt; 10s by default,
+	// positive.
+	ForwardTimeout Duration `yaml:"forward_timeout"`
+	// ForwardRetries is how many times a failed delivery is retried, with
+	// exponential backoff from ForwardBackoff; 5 by default, 0 to 100.
+	ForwardRetries int `yaml:"forward_retries"`
+	// ForwardBackoff is the wait before the first retry, doubled for each
+	// next one (up to a minute), with jitter; 1s by default, positive.
+	ForwardBackoff Duration `yaml:"forward_backoff"`
+	// ForwardMaxElapsed bounds a delivery from the event's arrival to its
+	// last attempt; 5m by default, at least ForwardTimeout.
+	ForwardMaxElapsed Duration `yaml:"forward_max_elapsed"`
+}
+
+// Enabled reports whether the webhook receiver runs: when a secret is set.
+func (w Webhooks) Enabled() bool { return len(w.Secrets) > 0 }
+
 // Default returns the configuration used when nothing is set. It validates.
 func Default() Config {
 	return Config{
@@ -394,6 +441,15 @@ func Default() Config {
 			Default:          TenantLimit{Rate: 100, Burst: 200},
 			Budget:           Budget{Rate: 50, Burst: 50, WriteReserve: 0.1, PauseOn429: true},
 		},
+		Webhooks: Webhooks{
+			Path:              "/_rzpgate/webhooks/razorpay",
+			MaxBodyBytes:      1 * MiB,
+			DedupWindow:       Duration(24 * time.Hour),
+			ForwardTimeout:    Duration(10 * time.Second),
+			ForwardRetries:    5,
+			ForwardBackoff:    Duration(time.Second),
+			ForwardMaxElapsed: Duration(5 * time.Minute),
+		},
 	}
 }
 
@@ -440,10 +496,22 @@ func Load(path string, lookup func(string) (string, bool)) (Config, error) {
 const redacted = "REDACTED"
 
 // Redacted returns a copy of c that is safe to log: Cache.KeySecret,
-// Redis.Password and any password in Redis.URL or Upstream.URL are replaced
-// by "REDACTED", and a URL that cannot be parsed is replaced whole.
+// Redis.Password, each of Webhooks.Secrets and any password in Redis.URL,
+// Upstream.URL or Webhooks.Forward are replaced by "REDACTED", and so are
+// the queries of Webhooks.Forward, which may carry tokens; a URL that
+// cannot be parsed is replaced whole.
 func (c Config) Redacted() Config {
 	c.Redis.Addrs = slices.Clone(c.Redis.Addrs)
+	if len(c.Webhooks.Secrets) > 0 {
+		c.Webhooks.Secrets = slices.Repeat([]string{redacted}, len(c.Webhooks.Secrets))
+	}
+	if c.Webhooks.Forward != nil {
+		fwd := make([]string, len(c.Webhooks.Forward))
+		for i, u := range c.Webhooks.Forward {
+			fwd[i] = redactForwardURL(u)
+		}
+		c.Webhooks.Forward = fwd
+	}
 	if c.Cache.KeySecret != "" {
 		c.Cache.KeySecret = redacted
 	}
@@ -453,6 +521,20 @@ func (c Config) Redacted() Config {
 	c.Redis.URL = redactURL(c.Redis.URL)
 	c.Upstream.URL = redactURL(c.Upstream.URL)
 	return c
+}
+
+// redactForwardURL hides the password and the query of raw, a webhook
+// target, or all of it if it cannot be parsed.
+func redactForwardURL(raw string) string {
+	raw = redactURL(raw)
+	u, err := url.Parse(raw)
+	if err != nil || u.Opaque != "" {
+		return redacted
+	}
+	if u.RawQuery != "" {
+		u.RawQuery = redacted
+	}
+	return u.String()
 }
 
 // redactURL hides the password in raw. A URL that url.Parse rejects, or whose

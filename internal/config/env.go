@@ -55,6 +55,9 @@ var envVars = []struct {
 	{"RZPGATE_BUDGET_ENABLED", func(c *Config) any { return &c.Limits.Budget.Enabled }},
 	{"RZPGATE_BUDGET_RATE", func(c *Config) any { return &c.Limits.Budget.Rate }},
 	{"RZPGATE_BUDGET_BURST", func(c *Config) any { return &c.Limits.Budget.Burst }},
+	{"RZPGATE_WEBHOOK_PATH", func(c *Config) any { return &c.Webhooks.Path }},
+	{"RZPGATE_WEBHOOK_SECRETS", func(c *Config) any { return &c.Webhooks.Secrets }},
+	{"RZPGATE_WEBHOOK_FORWARD", func(c *Config) any { return &c.Webhooks.Forward }},
 }
 
 // EnvNames returns the names of the environment variables ApplyEnv reads, in

@@ -55,6 +55,11 @@ func TestApplyEnv(t *testing.T) {
 		{"RZPGATE_BUDGET_ENABLED", "true", func(c *Config) { c.Limits.Budget.Enabled = true }},
 		{"RZPGATE_BUDGET_RATE", "11", func(c *Config) { c.Limits.Budget.Rate = 11 }},
 		{"RZPGATE_BUDGET_BURST", "12", func(c *Config) { c.Limits.Budget.Burst = 12 }},
+		{"RZPGATE_WEBHOOK_PATH", "/_rzpgate/hooks", func(c *Config) { c.Webhooks.Path = "/_rzpgate/hooks" }},
+		{"RZPGATE_WEBHOOK_SECRETS", " new-secret, old-secret ,", func(c *Config) { c.Webhooks.Secrets = []string{"new-secret", "old-secret"} }},
+		{"RZPGATE_WEBHOOK_FORWARD", "https://app-a/hooks,http://app-b:8080/rzp", func(c *Config) {
+			c.Webhooks.Forward = []string{"https://app-a/hooks", "http://app-b:8080/rzp"}
+		}},
 	}
 	var names []string
 	for _, tt := range tests {
@@ -90,12 +95,17 @@ func TestApplyEnvUnsetKeepsConfig(t *testing.T) {
 func TestApplyEnvEmptyValues(t *testing.T) {
 	c := Default()
 	c.Redis.URL, c.Redis.Addrs = "redis://h:1", []string{"a:1"}
-	err := c.ApplyEnv(mapEnv(map[string]string{"RZPGATE_REDIS_URL": "", "RZPGATE_REDIS_ADDRS": ""}))
+	c.Webhooks.Secrets, c.Webhooks.Forward = []string{"s"}, []string{"http://a"}
+	err := c.ApplyEnv(mapEnv(map[string]string{"RZPGATE_REDIS_URL": "", "RZPGATE_REDIS_ADDRS": "",
+		"RZPGATE_WEBHOOK_SECRETS": "", "RZPGATE_WEBHOOK_FORWARD": " , "}))
 	if err != nil {
 		t.Fatalf("ApplyEnv error: %v", err)
 	}
 	if c.Redis.URL != "" || c.Redis.Addrs != nil {
 		t.Errorf("Redis.URL, Redis.Addrs = %q, %q after empty variables, want \"\", nil", c.Redis.URL, c.Redis.Addrs)
+	}
+	if c.Webhooks.Secrets != nil || c.Webhooks.Forward != nil || c.Webhooks.Enabled() {
+		t.Errorf("Webhooks.Secrets, Forward = %q, %q after empty variables, want nil, nil (disabled)", c.Webhooks.Secrets, c.Webhooks.Forward)
 	}
 }
 

@@ -17,6 +17,8 @@ var secretFields = map[string]bool{
 	"cache.key_secret": true,
 	"redis.password":   true,
 	"redis.url":        true,
+	"webhooks.secrets": true,
+	"webhooks.forward": true, // its URLs may hold credentials or tokens
 }
 
 // Parse decodes one YAML document from r over base and returns the result.
@@ -45,7 +47,9 @@ func Parse(r io.Reader, base Config) (Config, error) {
 		return Config{}, fmt.Errorf("line %d: only one YAML document is allowed", extra.Line)
 	}
 	c := base
-	c.Redis.Addrs = slices.Clone(base.Redis.Addrs) // Never share base's array.
+	c.Redis.Addrs = slices.Clone(base.Redis.Addrs) // Never share base's arrays.
+	c.Webhooks.Secrets = slices.Clone(base.Webhooks.Secrets)
+	c.Webhooks.Forward = slices.Clone(base.Webhooks.Forward)
 	c.Limits.Tenants = maps.Clone(base.Limits.Tenants)
 	if len(doc.Content) > 0 {
 		if err := decode("", doc.Content[0], reflect.ValueOf(&c).Elem()); err != nil {
@@ -64,6 +68,12 @@ func (c *Config) normalize() {
 	}
 	if len(c.Redis.Addrs) == 0 {
 		c.Redis.Addrs = nil
+	}
+	if len(c.Webhooks.Secrets) == 0 {
+		c.Webhooks.Secrets = nil
+	}
+	if len(c.Webhooks.Forward) == 0 {
+		c.Webhooks.Forward = nil
 	}
 	if len(c.Limits.Tenants) == 0 {
 		c.Limits.Tenants = nil

@@ -58,6 +58,31 @@ redis:
 			c.Upstream.Timeout, c.Upstream.ResponseHeaderTimeout = Duration(45*time.Second), Duration(45*time.Second)
 		}},
 		{desc: "explicit document markers", in: "---\nlisten: \":1\"\n...\n", want: func(c *Config) { c.Listen = ":1" }},
+		{desc: "webhooks", in: `
+webhooks:
+  path: /_rzpgate/rzp
+  secrets: [whsec-new, whsec-old]
+  max_body_bytes: 256KiB
+  dedup_window: 48h
+  forward: ["https://app-a/hooks", "http://app-b:8080/rzp?token=t"]
+  forward_timeout: 3s
+  forward_retries: 0
+  forward_backoff: 250ms
+  forward_max_elapsed: 1m
+`, want: func(c *Config) {
+			c.Webhooks = Webhooks{
+				Path:              "/_rzpgate/rzp",
+				Secrets:           []string{"whsec-new", "whsec-old"},
+				MaxBodyBytes:      256 * KiB,
+				DedupWindow:       Duration(48 * time.Hour),
+				Forward:           []string{"https://app-a/hooks", "http://app-b:8080/rzp?token=t"},
+				ForwardTimeout:    Duration(3 * time.Second),
+				ForwardRetries:    0,
+				ForwardBackoff:    Duration(250 * time.Millisecond),
+				ForwardMaxElapsed: Duration(time.Minute),
+			}
+		}},
+		{desc: "empty webhook lists are nil", in: "webhooks: {secrets: [], forward: []}\n", want: func(*Config) {}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
@@ -77,11 +102,20 @@ redis:
 func TestParseDoesNotModifyBase(t *testing.T) {
 	base := Default()
 	base.Redis.Addrs = []string{"a:1", "b:2"}
-	if _, err := Parse(strings.NewReader("redis: {addrs: [c:3, d:4]}\n"), base); err != nil {
+	base.Webhooks.Secrets = []string{"s1", "s2"}
+	base.Webhooks.Forward = []string{"http://a", "http://b"}
+	in := "redis: {addrs: [c:3, d:4]}\nwebhooks: {secrets: [s3, s4], forward: [\"http://c\", \"http://d\"]}\n"
+	if _, err := Parse(strings.NewReader(in), base); err != nil {
 		t.Fatal(err)
 	}
 	if want := []string{"a:1", "b:2"}; !reflect.DeepEqual(base.Redis.Addrs, want) {
 		t.Errorf("base.Redis.Addrs = %q after Parse, want %q", base.Redis.Addrs, want)
+	}
+	if want := []string{"s1", "s2"}; !reflect.DeepEqual(base.Webhooks.Secrets, want) {
+		t.Errorf("base.Webhooks.Secrets = %q after Parse, want %q", base.Webhooks.Secrets, want)
+	}
+	if want := []string{"http://a", "http://b"}; !reflect.DeepEqual(base.Webhooks.Forward, want) {
+		t.Errorf("base.Webhooks.Forward = %q after Parse, want %q", base.Webhooks.Forward, want)
 	}
 }
 
@@ -107,6 +141,8 @@ func TestParseErrors(t *testing.T) {
 		{desc: "string as list", in: "listen: [a, b]\n", want: "listen: line 1: must be a string"},
 		{desc: "addrs as string", in: "redis: {addrs: a:1}\n", want: "redis.addrs: line 1: must be a list of strings"},
 		{desc: "addrs with a map", in: "redis: {addrs: [{a: 1}]}\n", want: "redis.addrs: line 1: must be a list of strings"},
+		{desc: "webhook secrets as string", in: "webhooks: {secrets: whsec}\n", want: "webhooks.secrets: line 1: must be a list of strings"},
+		{desc: "webhook retries not int", in: "webhooks:\n  forward_retries: many\n", want: "webhooks.forward_retries: line 2: must be an integer"},
 		{desc: "section as scalar", in: "upstream: https://x\n", want: "upstream: line 1: must be a mapping"},
 		{desc: "section as list", in: "cache: [1]\n", want: "cache: line 1: must be a mapping"},
 		{desc: "document as scalar", in: "hello\n", want: "config: line 1: must be a mapping"},

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -44,6 +45,15 @@ func TestSecretsNotInValidateErrors(t *testing.T) {
 		}},
 		{"password in upstream url", "upstream.url", func(c *Config) { c.Upstream.URL = "https://u:" + secret + "@h" }},
 		{"unparsable upstream url with password", "upstream.url", func(c *Config) { c.Upstream.URL = "https://u:" + secret + "/h" }},
+		{"webhook secret with a bad path", "webhooks.path", func(c *Config) {
+			c.Webhooks.Secrets = []string{secret}
+			c.Webhooks.Path = "/hooks"
+		}},
+		{"webhook secret with a blank one", "webhooks.secrets[1]", func(c *Config) { c.Webhooks.Secrets = []string{secret, " "} }},
+		{"webhook secrets too many", "webhooks.secrets", func(c *Config) { c.Webhooks.Secrets = slices.Repeat([]string{secret}, 11) }},
+		{"password in forward url", "webhooks.forward[0]", func(c *Config) { c.Webhooks.Forward = []string{"ftp://u:" + secret + "@app/h"} }},
+		{"unparsable forward url with password", "webhooks.forward[0]", func(c *Config) { c.Webhooks.Forward = []string{"https://u:" + secret + "@[::1/h"} }},
+		{"token in forward url", "webhooks.forward[0]", func(c *Config) { c.Webhooks.Forward = []string{"https://app/h?token=" + secret + "#x"} }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
@@ -75,6 +85,11 @@ func TestSecretsNotInParseErrors(t *testing.T) {
 		{"password mis-tagged", "redis.password", "redis:\n  password: !!float " + secret + "\n"},
 		{"url mis-tagged", "redis.url", "redis:\n  url: !!bool redis://u:" + secret + "@h\n"},
 		{"password twice", "redis.password", "redis:\n  password: " + secret + "\n  password: " + secret + "\n"},
+		{"webhook secrets as string", "webhooks.secrets", "webhooks:\n  secrets: " + secret + "\n"},
+		{"webhook secrets as map", "webhooks.secrets", "webhooks:\n  secrets: {" + secret + ": 1}\n"},
+		{"webhook secret as map", "webhooks.secrets", "webhooks:\n  secrets: [{" + secret + ": 1}]\n"},
+		{"webhook secrets twice", "webhooks.secrets", "webhooks:\n  secrets: [" + secret + "]\n  secrets: [" + secret + "]\n"},
+		{"forward as string", "webhooks.forward", "webhooks:\n  forward: https://u:" + secret + "@app/h\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
@@ -98,6 +113,8 @@ func TestSecretsNotInEnvErrors(t *testing.T) {
 		"RZPGATE_CACHE_KEY_SECRET": secret,
 		"RZPGATE_REDIS_PASSWORD":   secret,
 		"RZPGATE_REDIS_URL":        "redis://u:" + secret + "@h",
+		"RZPGATE_WEBHOOK_SECRETS":  secret + "," + secret,
+		"RZPGATE_WEBHOOK_FORWARD":  "https://u:" + secret + "@app/h",
 		"RZPGATE_REDIS_DB":         "one",
 	}))
 	if err == nil {
@@ -145,5 +162,32 @@ func TestRedacted(t *testing.T) {
 				t.Errorf("Redacted modified its receiver's Redis.URL to %q", c.Redis.URL)
 			}
 		})
+	}
+}
+
+func TestRedactedWebhooks(t *testing.T) {
+	c := Default()
+	c.Webhooks.Secrets = []string{secret, "other-" + secret}
+	c.Webhooks.Forward = []string{
+		"https://app-a/hooks",
+		"https://u:" + secret + "@app-b/hooks",
+		"https://app-c/hooks?token=" + secret,
+		"https://u:" + secret + "@[::1/h",
+	}
+	r := c.Redacted()
+	out, err := yaml.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkNoSecret(t, "Redacted()", string(out))
+	if want := []string{"REDACTED", "REDACTED"}; !slices.Equal(r.Webhooks.Secrets, want) {
+		t.Errorf("Redacted().Webhooks.Secrets = %q, want %q", r.Webhooks.Secrets, want)
+	}
+	want := []string{"https://app-a/hooks", "https://u:REDACTED@app-b/hooks", "https://app-c/hooks?REDACTED", "REDACTED"}
+	if !slices.Equal(r.Webhooks.Forward, want) {
+		t.Errorf("Redacted().Webhooks.Forward = %q, want %q", r.Webhooks.Forward, want)
+	}
+	if c.Webhooks.Secrets[0] != secret || !strings.Contains(c.Webhooks.Forward[1], secret) {
+		t.Error("Redacted modified its receiver's webhooks")
 	}
 }

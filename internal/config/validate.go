@@ -5,6 +5,7 @@ import (
 	"maps"
 	"net"
 	"net/url"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,6 +21,14 @@ const (
 	maxTTL          = 24 * time.Hour
 	maxNearCacheTTL = 10 * time.Second
 	minKeySecret    = 32
+
+	// webhookPathPrefix starts the webhook path: Razorpay's API lives
+	// under /v1 and /v2, so no API route can be shadowed by it.
+	webhookPathPrefix = "/_rzpgate/"
+	maxDedupWindow    = 7 * 24 * time.Hour
+	maxForwardRetries = 100
+	maxWebhookSecrets = 10
+	maxForwardTargets = 10
 )
 
 // levels are the accepted Log.Level values.
@@ -45,6 +54,7 @@ func (c Config) Validate() error {
 		c.Redis.validate,
 		c.Upstream.Breaker.validate,
 		c.Limits.validate,
+		c.Webhooks.validate,
 	} {
 		if err := check(); err != nil {
 			return err
@@ -337,6 +347,61 @@ func (l Limits) validate() error {
 	}
 	if !(b.WriteReserve >= 0 && b.WriteReserve < 1) {
 		return fmt.Errorf("limits.budget.write_reserve: must be at least 0 and below 1, got %v", b.WriteReserve)
+	}
+	return nil
+}
+
+func (w Webhooks) validate() error {
+	switch {
+	case !strings.HasPrefix(w.Path, webhookPathPrefix) || len(w.Path) == len(webhookPathPrefix):
+		return fmt.Errorf("webhooks.path: must start with %s and name a path under it, got %q", webhookPathPrefix, w.Path)
+	case path.Clean(w.Path) != w.Path || strings.ContainsFunc(w.Path, func(r rune) bool {
+		return !(r == '/' || r == '_' || r == '-' || r == '.' || r == '~' || r < unicode.MaxASCII && (unicode.IsLetter(r) || unicode.IsDigit(r)))
+	}):
+		return fmt.Errorf("webhooks.path: must be a clean path of letters, digits and - . _ ~ (no //, . or .. segments, query or escapes), got %q", w.Path)
+	case len(w.Secrets) > maxWebhookSecrets:
+		return fmt.Errorf("webhooks.secrets: at most %d, got %d", maxWebhookSecrets, len(w.Secrets))
+	case w.MaxBodyBytes <= 0:
+		return fmt.Errorf("webhooks.max_body_bytes: must be positive, got %d", w.MaxBodyBytes)
+	case w.DedupWindow <= 0 || w.DedupWindow.D() > maxDedupWindow:
+		return fmt.Errorf("webhooks.dedup_window: must be positive and at most %s, got %s", maxDedupWindow, w.DedupWindow)
+	case len(w.Forward) > maxForwardTargets:
+		return fmt.Errorf("webhooks.forward: at most %d targets, got %d", maxForwardTargets, len(w.Forward))
+	case w.ForwardRetries < 0 || w.ForwardRetries > maxForwardRetries:
+		return fmt.Errorf("webhooks.forward_retries: must be between 0 and %d, got %d", maxForwardRetries, w.ForwardRetries)
+	case w.ForwardMaxElapsed < w.ForwardTimeout:
+		return fmt.Errorf("webhooks.forward_max_elapsed: must be at least webhooks.forward_timeout (%s), got %s", w.ForwardTimeout, w.ForwardMaxElapsed)
+	}
+	for i, s := range w.Secrets {
+		// Never echo a secret, nor say more of one than that it is blank.
+		if strings.TrimSpace(s) == "" {
+			return fmt.Errorf("webhooks.secrets[%d]: must not be empty", i)
+		}
+	}
+	for i, raw := range w.Forward {
+		// url.Error quotes the URL, which may hold credentials: never wrap it.
+		u, err := url.Parse(raw)
+		switch {
+		case err != nil:
+			return fmt.Errorf("webhooks.forward[%d]: not a valid URL", i)
+		case u.Scheme != "http" && u.Scheme != "https":
+			return fmt.Errorf("webhooks.forward[%d]: must be an absolute http:// or https:// URL", i)
+		case u.Hostname() == "":
+			return fmt.Errorf("webhooks.forward[%d]: must have a host", i)
+		case u.Fragment != "" || strings.Contains(raw, "#"):
+			return fmt.Errorf("webhooks.forward[%d]: must not have a fragment", i)
+		}
+	}
+	for _, d := range []struct {
+		field string
+		v     Duration
+	}{
+		{"webhooks.forward_timeout", w.ForwardTimeout},
+		{"webhooks.forward_backoff", w.ForwardBackoff},
+	} {
+		if err := positive(d.field, d.v); err != nil {
+			return err
+		}
 	}
 	return nil
 }

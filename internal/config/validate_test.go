@@ -1,10 +1,14 @@
 package config
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
 )
+
+// withWebhooks enables the webhook receiver.
+func withWebhooks(c *Config) { c.Webhooks.Secrets = []string{"whsec-new", "whsec-old"} }
 
 // withRedis sets the fields a valid Redis setup needs.
 func withRedis(c *Config) {
@@ -163,6 +167,37 @@ func TestValidate(t *testing.T) {
 		{"near cache ttl over 10s", func(c *Config) { c.Redis.NearCache.TTL = Duration(10*time.Second + 1) }, "redis.near_cache.ttl"},
 		{"near cache ttl 10s", func(c *Config) { c.Redis.NearCache.TTL = Duration(10 * time.Second) }, ""},
 		{"near cache enabled", func(c *Config) { withRedis(c); c.Redis.NearCache.Enabled = true }, ""},
+
+		{"webhooks enabled", withWebhooks, ""},
+		{"webhook path other", func(c *Config) { c.Webhooks.Path = "/_rzpgate/hooks/rzp-1.v2~x" }, ""},
+		{"webhook path outside", func(c *Config) { c.Webhooks.Path = "/webhooks/razorpay" }, "webhooks.path"},
+		{"webhook path under v1", func(c *Config) { c.Webhooks.Path = "/v1/_rzpgate/webhooks" }, "webhooks.path"},
+		{"webhook path prefix only", func(c *Config) { c.Webhooks.Path = "/_rzpgate/" }, "webhooks.path"},
+		{"webhook path empty", func(c *Config) { c.Webhooks.Path = "" }, "webhooks.path"},
+		{"webhook path dot dot", func(c *Config) { c.Webhooks.Path = "/_rzpgate/../v1/payments" }, "webhooks.path"},
+		{"webhook path double slash", func(c *Config) { c.Webhooks.Path = "/_rzpgate//hooks" }, "webhooks.path"},
+		{"webhook path trailing slash", func(c *Config) { c.Webhooks.Path = "/_rzpgate/hooks/" }, "webhooks.path"},
+		{"webhook path query", func(c *Config) { c.Webhooks.Path = "/_rzpgate/hooks?x=1" }, "webhooks.path"},
+		{"webhook path escape", func(c *Config) { c.Webhooks.Path = "/_rzpgate/ho%6Fks" }, "webhooks.path"},
+		{"webhook path space", func(c *Config) { c.Webhooks.Path = "/_rzpgate/my hooks" }, "webhooks.path"},
+		{"webhook secret blank", func(c *Config) { c.Webhooks.Secrets = []string{"s1", " "} }, "webhooks.secrets[1]"},
+		{"webhook secrets too many", func(c *Config) { c.Webhooks.Secrets = strings.Split("a,b,c,d,e,f,g,h,i,j,k", ",") }, "webhooks.secrets"},
+		{"webhook max body zero", func(c *Config) { c.Webhooks.MaxBodyBytes = 0 }, "webhooks.max_body_bytes"},
+		{"webhook dedup zero", func(c *Config) { c.Webhooks.DedupWindow = 0 }, "webhooks.dedup_window"},
+		{"webhook dedup over a week", func(c *Config) { c.Webhooks.DedupWindow = Duration(8 * 24 * time.Hour) }, "webhooks.dedup_window"},
+		{"webhook forward", func(c *Config) { c.Webhooks.Forward = []string{"https://app/hooks?token=x", "http://10.0.0.1:8080/"} }, ""},
+		{"webhook forward relative", func(c *Config) { c.Webhooks.Forward = []string{"https://app/h", "/hooks"} }, "webhooks.forward[1]"},
+		{"webhook forward ftp", func(c *Config) { c.Webhooks.Forward = []string{"ftp://app/hooks"} }, "webhooks.forward[0]"},
+		{"webhook forward no host", func(c *Config) { c.Webhooks.Forward = []string{"https:///hooks"} }, "webhooks.forward[0]"},
+		{"webhook forward fragment", func(c *Config) { c.Webhooks.Forward = []string{"https://app/hooks#x"} }, "webhooks.forward[0]"},
+		{"webhook forward unparsable", func(c *Config) { c.Webhooks.Forward = []string{"https://[::1/hooks"} }, "webhooks.forward[0]"},
+		{"webhook forward too many", func(c *Config) { c.Webhooks.Forward = slices.Repeat([]string{"https://app/h"}, 11) }, "webhooks.forward"},
+		{"webhook timeout zero", func(c *Config) { c.Webhooks.ForwardTimeout = 0 }, "webhooks.forward_timeout"},
+		{"webhook retries zero", func(c *Config) { c.Webhooks.ForwardRetries = 0 }, ""},
+		{"webhook retries negative", func(c *Config) { c.Webhooks.ForwardRetries = -1 }, "webhooks.forward_retries"},
+		{"webhook retries over 100", func(c *Config) { c.Webhooks.ForwardRetries = 101 }, "webhooks.forward_retries"},
+		{"webhook backoff zero", func(c *Config) { c.Webhooks.ForwardBackoff = 0 }, "webhooks.forward_backoff"},
+		{"webhook max elapsed under timeout", func(c *Config) { c.Webhooks.ForwardMaxElapsed = Duration(time.Second) }, "webhooks.forward_max_elapsed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {

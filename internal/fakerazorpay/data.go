@@ -163,6 +163,10 @@ type qrCode struct {
 	Notes                  map[string]string `json:"notes"`
 	CustomerID             string            `json:"customer_id"`
 	CloseBy                int64             `json:"close_by"`
+	// ClosedAt and CloseReason are set when the QR code is closed (see
+	// Server.CloseQRCode); the documents' examples leave them out.
+	ClosedAt    int64  `json:"closed_at,omitempty"`
+	CloseReason string `json:"close_reason,omitempty"`
 }
 
 // paymentLink is a payment link entity, in the document's field order.

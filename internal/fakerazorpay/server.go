@@ -31,6 +31,8 @@ type Server struct {
 	counts      map[string]int // by countKey(method, path)
 	pending     int            // delayed writes not yet committed
 	committed   chan struct{}  // closed when a delayed write commits; nil when none is pending
+	hook        webhookTarget  // where events are sent; see SetWebhook
+	lastEvent   *Event         // the last event sent, for ResendLastEvent
 }
 
 // Fault makes the Server misbehave. The zero Fault means healthy.
