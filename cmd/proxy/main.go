@@ -23,6 +23,7 @@ import (
 
 	"github.com/rzpgate/rzpgate/internal/config"
 	"github.com/rzpgate/rzpgate/internal/proxy"
+	"github.com/rzpgate/rzpgate/internal/webhook"
 )
 
 func main() {
@@ -111,6 +112,28 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 	if err != nil {
 		return fmt.Errorf("creating gateway: %w", err)
 	}
+	var wh *webhook.Handler
+	if cfg.Webhooks.Enabled() {
+		claimer, _ := store.Store.(webhook.Claimer)
+		wh, err = webhook.New(webhook.Config{
+			Secrets:           cfg.Webhooks.Secrets,
+			MaxBodyBytes:      cfg.Webhooks.MaxBodyBytes.Int64(),
+			Purger:            h,
+			Claimer:           claimer,
+			DedupWindow:       cfg.Webhooks.DedupWindow.D(),
+			Forward:           cfg.Webhooks.Forward,
+			ForwardTimeout:    cfg.Webhooks.ForwardTimeout.D(),
+			ForwardRetries:    cfg.Webhooks.ForwardRetries,
+			ForwardBackoff:    cfg.Webhooks.ForwardBackoff.D(),
+			ForwardMaxElapsed: cfg.Webhooks.ForwardMaxElapsed.D(),
+			Logger:            logger,
+			Registerer:        reg,
+		})
+		if err != nil {
+			return fmt.Errorf("creating webhook receiver: %w", err)
+		}
+		h.HandleWebhooks(cfg.Webhooks.Path, wh)
+	}
 
 	// Slow clients are bounded: headers, then the whole request, then the
 	// response (which may stream from Razorpay for up to upstream.timeout).
@@ -160,6 +183,9 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 	if err := gateway.Shutdown(sctx); err != nil {
 		logger.Warn("drain timed out; closing remaining connections", slog.Any("error", err))
 		gateway.Close()
+	}
+	if wh != nil {
+		wh.Shutdown(sctx) // forwarding still under way gets what is left of the drain
 	}
 	admin.Shutdown(sctx)
 	logger.Info("stopped")

@@ -126,6 +126,10 @@ type Handler struct {
 	fetch *httputil.ReverseProxy // cache fills: identity body read whole
 	write *httputil.ReverseProxy // writes: identity body, then purge
 
+	// webhookPath and webhooks are the webhook receiver (HandleWebhooks).
+	webhookPath string
+	webhooks    http.Handler
+
 	flights singleflight.Group
 	// purges counts this process's purges. It is part of every flight key,
 	// so a request that arrives after a PATCH returned never joins a fetch
@@ -237,6 +241,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r.Header["X-Request-Id"] = []string{id} // forwarded upstream
 
 	rt, entity := match(r)
+	if rt == routeGateway {
+		// The gateway's own paths come before tenants and limits: Razorpay
+		// sends webhooks with no tenant, and must not be refused.
+		status := h.serveGateway(w, r)
+		h.record(r, id, rt, outcomeNone, status, start, "")
+		return
+	}
 	outcome := outcomeNone
 	defer func() {
 		// ReverseProxy aborts the response (panics with ErrAbortHandler)
@@ -295,6 +306,42 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	h.record(r, id, rt, outcome, status, start, "")
+}
+
+// HandleWebhooks makes the gateway answer POSTs to path with wh, the webhook
+// receiver. It must be called before the Handler serves requests; path must
+// start with /_rzpgate/.
+func (h *Handler) HandleWebhooks(path string, wh http.Handler) {
+	h.webhookPath, h.webhooks = path, wh
+}
+
+// serveGateway answers a request for one of the gateway's own paths: the
+// webhook receiver's, or 404.
+func (h *Handler) serveGateway(w http.ResponseWriter, r *http.Request) int {
+	if h.webhooks != nil && r.URL.Path == h.webhookPath {
+		sw := &statusWriter{ResponseWriter: w}
+		h.webhooks.ServeHTTP(sw, r)
+		return sw.status
+	}
+	writeError(w, http.StatusNotFound, codeBadRequest, "The requested URL was not found on the server.")
+	return http.StatusNotFound
+}
+
+// Purge deletes every entry tagged with any of tags in every caller's
+// partition, fenced against fills in flight, as a write's purge does. It is
+// how webhooks purge what changed inside Razorpay, counted with the writes'
+// purges.
+func (h *Handler) Purge(ctx context.Context, tags ...string) error {
+	if len(tags) == 0 {
+		return nil
+	}
+	h.purges.Add(1)
+	if err := h.store.Purge(ctx, tags...); err != nil {
+		h.metrics.purges["error"].Inc()
+		return err
+	}
+	h.metrics.purges["ok"].Inc()
+	return nil
 }
 
 // record counts a request in the metrics and writes its access-log line;

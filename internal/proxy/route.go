@@ -18,10 +18,15 @@ const (
 	routeQRCodes                  // GET /v1/payments/qr_codes?customer_id={cust_id}
 	routeQRWrite                  // any write to /v1/payments/qr_codes or below: create, PATCH, close
 	routeWrite                    // any other write (POST, PATCH, PUT, DELETE, ...)
+	routeGateway                  // the gateway's own paths, /_rzpgate/...: webhooks
 	routeCount
 )
 
-var routeNames = [routeCount]string{"passthrough", "payment", "payment_link", "qr_codes", "qr_code_write", "write"}
+var routeNames = [routeCount]string{"passthrough", "payment", "payment_link", "qr_codes", "qr_code_write", "write", "gateway"}
+
+// gatewayPrefix starts the paths the gateway answers itself. No Razorpay
+// API path has it, so such a request is never forwarded.
+const gatewayPrefix = "/_rzpgate/"
 
 func (rt route) String() string { return routeNames[rt] }
 
@@ -46,6 +51,9 @@ func (rt route) write() bool { return rt == routeQRWrite || rt == routeWrite }
 // OPTIONS, in any case, and a POST overridden to another method), because a
 // write that reaches Razorpay unrecognised here would skip its purge.
 func match(r *http.Request) (route, string) {
+	if strings.HasPrefix(r.URL.Path, gatewayPrefix) {
+		return routeGateway, ""
+	}
 	if isWrite(r) {
 		if p := path.Clean("/" + r.URL.Path); p == "/v1/payments/qr_codes" || strings.HasPrefix(p, "/v1/payments/qr_codes/") {
 			return routeQRWrite, ""

@@ -26,6 +26,8 @@ func TestMatch(t *testing.T) {
 		{"qr close", "POST", "/v1/payments/qr_codes/qr_HMsVL8HOpbMcjU/close", routeQRWrite, ""},
 		{"qr put", "PUT", "/v1/payments/qr_codes/qr_HMsVL8HOpbMcjU", routeQRWrite, ""},
 		{"qr options", "OPTIONS", "/v1/payments/qr_codes/qr_HMsVL8HOpbMcjU", routePassthrough, ""},
+		{"webhook", "POST", "/_rzpgate/webhooks/razorpay", routeGateway, ""},
+		{"gateway path read", "GET", "/_rzpgate/anything", routeGateway, ""},
 		{"qr create", "POST", "/v1/payments/qr_codes", routeQRWrite, ""},
 		{"qr read through a POST override", "POST", "/v1/payments/qr_codes", routeQRWrite, ""},
 		{"single qr get is pass-through", "GET", "/v1/payments/qr_codes/qr_HMsVL8HOpbMcjU", routePassthrough, ""},
