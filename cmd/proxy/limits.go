@@ -17,7 +17,9 @@ import (
 // configuration enables. Limits are kept in process, or cluster-wide in
 // Redis when client is not nil, falling back to each replica's share in
 // process while Redis fails.
-func newLimits(cfg config.Limits, client redis.UniversalClient, log *slog.Logger, bm *breakerMetrics) (proxy.Limits, error) {
+// Its Redis keys live under redisPrefix (redis.key_prefix + "rl:"), so that
+// deployments sharing a Redis do not share limits either.
+func newLimits(cfg config.Limits, client redis.UniversalClient, redisPrefix string, log *slog.Logger, bm *breakerMetrics) (proxy.Limits, error) {
 	if !cfg.Enabled && !cfg.Budget.Enabled {
 		return proxy.Limits{}, nil
 	}
@@ -25,7 +27,7 @@ func newLimits(cfg config.Limits, client redis.UniversalClient, log *slog.Logger
 	var l limiter.Limiter = local
 	if client != nil {
 		bm.add("redis_limiter")
-		l = limiter.NewFallback(limiter.NewRedis(client, limiter.RedisConfig{}), local, limiter.FallbackConfig{
+		l = limiter.NewFallback(limiter.NewRedis(client, limiter.RedisConfig{Prefix: redisPrefix}), local, limiter.FallbackConfig{
 			ExpectedReplicas: cfg.ExpectedReplicas,
 			OnStateChange: func(from, to string) {
 				bm.changed("redis_limiter", to)

@@ -84,7 +84,7 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 	if err != nil {
 		return err
 	}
-	limits, err := newLimits(cfg.Limits, store.client, logger, bm)
+	limits, err := newLimits(cfg.Limits, store.client, cfg.Redis.KeyPrefix+"rl:", logger, bm)
 	if err != nil {
 		return err
 	}

@@ -462,10 +462,11 @@ func (g *Guard) failure(ctx context.Context, err error) error {
 	switch {
 	case isSuccessful(err):
 		return err
-	case errors.Is(ctx.Err(), context.Canceled):
-		// The caller went away during the call. The store may report that
-		// as some other error (a read cut short), which must not count
-		// against it: the breaker excludes context.Canceled.
+	case ctx.Err() != nil:
+		// The caller went away, or its own deadline passed (a fill near
+		// the end of its upstream timeout), during the call. The store may
+		// report that as some other error (a read cut short), which must
+		// not count against it: the breaker excludes context.Canceled.
 		if !errors.Is(err, context.Canceled) {
 			err = fmt.Errorf("%w: %w", context.Canceled, err)
 		}

@@ -35,9 +35,10 @@ type Config struct {
 	// default.
 	ReadTimeout Duration `yaml:"read_timeout"`
 	// WriteTimeout bounds writing a response, counted from the end of the
-	// request's headers. Zero, the default, means upstream.timeout plus
-	// 30s; when set it must be at least upstream.timeout, or the gateway
-	// would cut responses Razorpay is still sending.
+	// request's headers, so the body's upload comes out of it too. Zero,
+	// the default, means read_timeout + upstream.timeout + 30s; when set it
+	// must be at least read_timeout + upstream.timeout, or the gateway
+	// could cut responses Razorpay is still sending.
 	WriteTimeout Duration `yaml:"write_timeout"`
 	// IdleTimeout bounds how long a keep-alive connection waits for its
 	// next request; 120s by default.
@@ -458,7 +459,7 @@ func (c Config) EffectiveWriteTimeout() time.Duration {
 	if c.WriteTimeout > 0 {
 		return c.WriteTimeout.D()
 	}
-	return c.Upstream.Timeout.D() + 30*time.Second
+	return c.ReadTimeout.D() + c.Upstream.Timeout.D() + 30*time.Second
 }
 
 // EffectiveWriteHold is Cache.WriteHold, or its default when zero.

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"maps"
+	"math"
 	"net"
 	"net/url"
 	"path"
@@ -17,6 +18,8 @@ import (
 
 // Limits enforced by Validate.
 const (
+	minBucketPeriod = 10 * time.Millisecond
+	maxBuckets      = 100
 	minCacheBytes   = 1 * MiB
 	maxTTL          = 24 * time.Hour
 	maxNearCacheTTL = 10 * time.Second
@@ -91,8 +94,10 @@ func (c Config) validateServer() error {
 		return fmt.Errorf("shutdown_delay: must not be negative, got %s", c.ShutdownDelay)
 	case c.WriteTimeout < 0:
 		return fmt.Errorf("write_timeout: must not be negative, got %s", c.WriteTimeout)
-	case c.WriteTimeout > 0 && c.WriteTimeout < c.Upstream.Timeout:
-		return fmt.Errorf("write_timeout: must be at least upstream.timeout (%s), or 0 for upstream.timeout + 30s; got %s", c.Upstream.Timeout, c.WriteTimeout)
+	case c.WriteTimeout > 0 && c.WriteTimeout < c.ReadTimeout+c.Upstream.Timeout:
+		// It runs from the end of the request's headers: the body's upload
+		// and Razorpay's whole answer both come out of it.
+		return fmt.Errorf("write_timeout: must be at least read_timeout + upstream.timeout (%s), or 0 for that + 30s; got %s", c.ReadTimeout+c.Upstream.Timeout, c.WriteTimeout)
 	case c.Cache.WriteHold < 0:
 		return fmt.Errorf("cache.write_hold: must not be negative, got %s", c.Cache.WriteHold)
 	case c.Cache.WriteHold > 0 && c.Cache.WriteHold < c.Upstream.Timeout:
@@ -279,6 +284,11 @@ func (r Redis) validateURL() error {
 	if _, err := redis.ParseURL(r.URL); err != nil {
 		return fmt.Errorf("redis.url: cannot be parsed as a Redis URL (check its port, path and query options)")
 	}
+	if u.RawQuery != "" || u.ForceQuery {
+		// go-redis reads options from the query, but the gateway sizes its
+		// client from redis.* settings: a query option would be ignored.
+		return fmt.Errorf("redis.url: must not have query options; use redis.pool_size, redis.dial_timeout, redis.read_timeout, redis.write_timeout, redis.db")
+	}
 	if db := strings.TrimPrefix(u.Path, "/"); db != "" {
 		n, err := strconv.Atoi(db)
 		switch {
@@ -314,8 +324,12 @@ func (b UpstreamBreaker) validate() error {
 			return err
 		}
 	}
-	if b.Window%b.BucketPeriod != 0 {
+	switch {
+	case b.Window%b.BucketPeriod != 0:
 		return fmt.Errorf("upstream.breaker.bucket_period: must divide upstream.breaker.window (%s), got %s", b.Window, b.BucketPeriod)
+	case b.BucketPeriod.D() < minBucketPeriod || b.Window/b.BucketPeriod > maxBuckets:
+		// The breaker keeps and walks one count per bucket under its lock.
+		return fmt.Errorf("upstream.breaker.bucket_period: must be at least %s and leave at most %d buckets in upstream.breaker.window (%s), got %s", minBucketPeriod, maxBuckets, b.Window, b.BucketPeriod)
 	}
 	return nil
 }
@@ -347,6 +361,11 @@ func (l Limits) validate() error {
 	}
 	if !(b.WriteReserve >= 0 && b.WriteReserve < 1) {
 		return fmt.Errorf("limits.budget.write_reserve: must be at least 0 and below 1, got %v", b.WriteReserve)
+	}
+	// The reserve is rounded up for writes (limiter.NewBudget); what is
+	// left must still let reads through.
+	if w := reserveOf(b.Rate, b.WriteReserve); b.WriteReserve > 0 && (b.Rate-w < 1 || b.Burst-reserveOf(b.Burst, b.WriteReserve) < 1) {
+		return fmt.Errorf("limits.budget.write_reserve: %v of rate %d and burst %d leaves reads nothing; raise the budget or lower the reserve", b.WriteReserve, b.Rate, b.Burst)
 	}
 	return nil
 }
@@ -405,6 +424,10 @@ func (w Webhooks) validate() error {
 	}
 	return nil
 }
+
+// reserveOf is the writes' share of n, rounded up as limiter.NewBudget
+// rounds it.
+func reserveOf(n int, share float64) int { return int(math.Ceil(float64(n)*share - 1e-9)) }
 
 // reservedHeaders may not carry the tenant: the gateway strips the tenant
 // header before forwarding, and these must reach Razorpay.

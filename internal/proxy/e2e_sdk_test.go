@@ -189,7 +189,11 @@ func TestSDKSeesGatewayErrors(t *testing.T) {
 			if err == nil {
 				t.Fatalf("SDK reported success %v for an unreachable upstream; want an error", got)
 			}
-			if got != nil || !strings.Contains(err.Error(), "could not reach Razorpay") {
+			want := " Please try again shortly."
+			if tt.desc == sdkQRPatch.desc {
+				want = " The write may or may not have been applied: check its state before retrying."
+			}
+			if got != nil || !strings.Contains(err.Error(), "could not reach Razorpay") || !strings.Contains(err.Error(), want) {
 				t.Errorf("SDK got %v, %q (%T); want nil and the gateway's description", got, err, err)
 			}
 		})

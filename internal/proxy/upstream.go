@@ -127,9 +127,9 @@ func (h *Handler) upstreamError(w http.ResponseWriter, r *http.Request, err erro
 		}
 		writeError(w, http.StatusServiceUnavailable, codeServer, "Razorpay is failing; the gateway is not sending it requests for a few seconds. Please try again shortly.")
 	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
-		writeError(w, http.StatusGatewayTimeout, codeServer, "Razorpay did not answer in time. Please try again shortly.")
+		writeError(w, http.StatusGatewayTimeout, codeServer, "Razorpay did not answer in time."+retryAdvice(r))
 	default:
-		writeError(w, http.StatusBadGateway, codeServer, "The gateway could not reach Razorpay. Please try again shortly.")
+		writeError(w, http.StatusBadGateway, codeServer, "The gateway could not reach Razorpay or read its answer."+retryAdvice(r))
 	}
 	if c, ok := w.(*capture); ok {
 		c.failed = failed
@@ -139,6 +139,16 @@ func (h *Handler) upstreamError(w http.ResponseWriter, r *http.Request, err erro
 // isBreakerOpen reports whether err is an open breaker's refusal: the
 // request never left the gateway.
 func isBreakerOpen(err error) bool { return errors.Is(err, limiter.ErrOpen) }
+
+// retryAdvice ends an error's description: a read may simply be retried,
+// but a write that failed this way may have been applied (a capture, a
+// refund), so its client must check before sending it again.
+func retryAdvice(r *http.Request) string {
+	if r.Context().Value(writeKey{}) != nil {
+		return " The write may or may not have been applied: check its state before retrying."
+	}
+	return " Please try again shortly."
+}
 
 // groupKey carries a request's breaker group in its context.
 type groupKey struct{}
