@@ -49,8 +49,11 @@ func TestBinarySharedMode(t *testing.T) {
 	if status, _ := get(t, "http://"+a.admin+"/readyz"); status != 200 {
 		t.Errorf("/readyz with Redis down: %d; want 200 (the gateway still serves)", status)
 	}
-	if _, body := get(t, "http://"+a.admin+"/metrics"); !strings.Contains(body, `rzpgate_breaker_state{breaker="redis_cache"} 2`) {
-		t.Errorf("breaker state gauge does not show open with Redis down")
+	_, body := get(t, "http://"+a.admin+"/metrics")
+	for _, want := range []string{`rzpgate_breaker_state{breaker="redis_cache"} 2`, "rzpgate_redis_up 0", `rzpgate_redis_operation_errors_total{op="get"}`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics with Redis down lacks %s", want)
+		}
 	}
 
 	srv.Restart()

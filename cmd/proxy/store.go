@@ -42,6 +42,7 @@ func newStore(ctx context.Context, cfg config.Config, log *slog.Logger, reg prom
 			return storeChain{}, fmt.Errorf("creating memory cache: %w", err)
 		}
 		registerSize(reg, "memory", m)
+		registerPurged(reg, m)
 		return storeChain{Store: m, close: func() { m.Close() }, ready: always}, nil
 	}
 
@@ -70,13 +71,17 @@ func newStore(ctx context.Context, cfg config.Config, log *slog.Logger, reg prom
 		}
 		inner = near
 		closers = append(closers, near.Close)
+		registerSize(reg, "near", near)
 	}
 
 	// The breaker's state is a metric. An outage is logged when it starts,
 	// once a minute while it lasts, and when it ends: never per request,
 	// nor per probe.
 	bm.add("redis_cache")
+	registerPurged(reg, rs)
+	ops := newRedisOpMetrics(reg)
 	guard := cache.NewGuard(inner, cache.GuardConfig{
+		OnCall:         ops.observe,
 		Timeout:        cfg.Redis.ReadTimeout.D() + cfg.Redis.WriteTimeout.D(),
 		Failures:       cfg.Redis.Breaker.Failures,
 		OpenTimeout:    cfg.Redis.Breaker.OpenTimeout.D(),
@@ -123,10 +128,52 @@ func newStore(ctx context.Context, cfg config.Config, log *slog.Logger, reg prom
 	}}, nil
 }
 
-// sized is a store that reports its size.
+// sized is a store that reports its size and evictions.
 type sized interface {
 	Bytes() int64
 	Len() int
+	Evictions() uint64
+}
+
+// registerPurged exports the entries a store's purges deleted.
+func registerPurged(reg prometheus.Registerer, s interface{ Purged() uint64 }) {
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "rzpgate_cache_entries_purged_total",
+		Help: "Cache entries deleted by purges (writes and webhooks), in every caller's partition.",
+	}, func() float64 { return float64(s.Purged()) }))
+}
+
+// redisOpMetrics time the shared cache's calls to Redis.
+type redisOpMetrics struct {
+	duration map[string]prometheus.Observer
+	errors   map[string]prometheus.Counter
+}
+
+func newRedisOpMetrics(reg prometheus.Registerer) *redisOpMetrics {
+	d := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "rzpgate_redis_operation_duration_seconds",
+		Help:    "Time of the shared cache's calls to Redis, by operation (get, fence, set, purge, claim).",
+		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
+	}, []string{"op"})
+	e := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "rzpgate_redis_operation_errors_total",
+		Help: "The shared cache's calls to Redis that failed or timed out, by operation.",
+	}, []string{"op"})
+	reg.MustRegister(d, e)
+	m := &redisOpMetrics{duration: map[string]prometheus.Observer{}, errors: map[string]prometheus.Counter{}}
+	for _, op := range []string{"get", "fence", "set", "purge", "claim"} {
+		m.duration[op], m.errors[op] = d.WithLabelValues(op), e.WithLabelValues(op)
+	}
+	return m
+}
+
+func (m *redisOpMetrics) observe(op string, d time.Duration, failed bool) {
+	if o, ok := m.duration[op]; ok {
+		o.Observe(d.Seconds())
+		if failed {
+			m.errors[op].Inc()
+		}
+	}
 }
 
 // registerSize exports the size of an in-process store: "memory" (the
@@ -142,6 +189,10 @@ func registerSize(reg prometheus.Registerer, store string, s sized) {
 			Name: "rzpgate_cache_entries", ConstLabels: labels,
 			Help: "Entries in an in-process cache, fresh or kept stale, by store (memory, near).",
 		}, func() float64 { return float64(s.Len()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "rzpgate_cache_evictions_total", ConstLabels: labels,
+			Help: "Entries an in-process cache evicted to make room, by store (memory, near).",
+		}, func() float64 { return float64(s.Evictions()) }),
 	)
 }
 

@@ -58,6 +58,10 @@ type GuardConfig struct {
 	// the breaker closes, ending the outage. It runs while the breaker is
 	// locked, so it must be quick and must not call the Guard.
 	OnOutageEnd func(Outage)
+	// OnCall, if not nil, is called after each call that reached the store
+	// with its operation (get, fence, set, purge, claim), its duration, and
+	// whether it failed. It must be quick.
+	OnCall func(op string, d time.Duration, failed bool)
 	// SummaryInterval is the period of OnOutageSummary, counted from the
 	// outage's start; zero means 1 minute.
 	SummaryInterval time.Duration
@@ -132,6 +136,7 @@ type Guard struct {
 
 	onStart, onSummary, onEnd func(Outage)
 	onStateChange             func(from, to string)
+	onCall                    func(op string, d time.Duration, failed bool)
 
 	// probeAt is when the Guard next lets a call through to the breaker,
 	// which makes it the probe; nil while the breaker is closed. Calls
@@ -220,6 +225,7 @@ func NewGuard(inner Store, cfg GuardConfig) *Guard {
 		onSummary:     cfg.OnOutageSummary,
 		onEnd:         cfg.OnOutageEnd,
 		onStateChange: cfg.OnStateChange,
+		onCall:        cfg.OnCall,
 		pending:       map[string]pendingPurge{},
 		stop:          make(chan struct{}),
 		done:          make(chan struct{}),
@@ -265,7 +271,7 @@ func (g *Guard) Get(ctx context.Context, key string) (*Entry, error) {
 		return nil, err
 	}
 	var e *Entry
-	err := g.do(ctx, func(ctx context.Context) error {
+	err := g.do(ctx, "get", func(ctx context.Context) error {
 		var err error
 		e, err = g.inner.Get(ctx, key)
 		return err
@@ -282,7 +288,7 @@ func (g *Guard) Fence(ctx context.Context) (Fence, error) {
 		return Fence{}, err
 	}
 	var f Fence
-	err := g.do(ctx, func(ctx context.Context) error {
+	err := g.do(ctx, "fence", func(ctx context.Context) error {
 		var err error
 		f, err = g.inner.Fence(ctx)
 		return err
@@ -295,7 +301,7 @@ func (g *Guard) Set(ctx context.Context, key string, e *Entry, f Fence) error {
 	if err := g.flush(ctx); err != nil {
 		return err
 	}
-	return g.do(ctx, func(ctx context.Context) error { return g.inner.Set(ctx, key, e, f) })
+	return g.do(ctx, "set", func(ctx context.Context) error { return g.inner.Set(ctx, key, e, f) })
 }
 
 // Purge purges tags, together with any pending purges, in the inner store,
@@ -321,7 +327,10 @@ func (g *Guard) Hold(ctx context.Context, d time.Duration, tags ...string) error
 	// this one. The timeout still bounds it.
 	ctx, cancel := context.WithTimeout(ctx, g.timeout)
 	defer cancel()
-	if err := g.replay(ctx, pending, d, tags...); err != nil {
+	start := time.Now()
+	err := g.replay(ctx, pending, d, tags...)
+	g.observeCall(ctx, "purge", start, err)
+	if err != nil {
 		g.remember(tags, d)
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
@@ -342,7 +351,7 @@ func (g *Guard) Claim(ctx context.Context, key string, ttl time.Duration) (bool,
 		return false, err
 	}
 	var ok bool
-	err = g.do(ctx, func(ctx context.Context) error {
+	err = g.do(ctx, "claim", func(ctx context.Context) error {
 		var err error
 		ok, err = c.Claim(ctx, key, ttl)
 		return err
@@ -358,7 +367,7 @@ func (g *Guard) Claimed(ctx context.Context, key string) (bool, error) {
 		return false, err
 	}
 	var ok bool
-	err = g.do(ctx, func(ctx context.Context) error {
+	err = g.do(ctx, "claim", func(ctx context.Context) error {
 		var err error
 		ok, err = c.Claimed(ctx, key)
 		return err
@@ -430,7 +439,7 @@ func (g *Guard) Close() error {
 // honour its context's deadline, as go-redis does with
 // ContextTimeoutEnabled (cmd/proxy sets it): the Guard calls it directly,
 // so that a closed breaker costs no goroutine, allocation or lock per call.
-func (g *Guard) do(ctx context.Context, op func(context.Context) error) error {
+func (g *Guard) do(ctx context.Context, name string, op func(context.Context) error) error {
 	if at := g.probeAt.Load(); at != nil && g.now().Before(*at) {
 		g.skipped.Add(1)
 		return ErrUnavailable
@@ -438,7 +447,10 @@ func (g *Guard) do(ctx context.Context, op func(context.Context) error) error {
 	_, err := g.breaker.Execute(func() (struct{}, error) {
 		opCtx, cancel := context.WithTimeout(ctx, g.timeout)
 		defer cancel()
-		if err := op(opCtx); err != nil {
+		start := time.Now()
+		err := op(opCtx)
+		g.observeCall(ctx, name, start, err)
+		if err != nil {
 			return struct{}{}, g.failure(ctx, err)
 		}
 		return struct{}{}, nil
@@ -453,6 +465,15 @@ func (g *Guard) do(ctx context.Context, op func(context.Context) error) error {
 		// The caller's context.Canceled stays visible, so that the proxy
 		// can tell a client that went away from a store that failed.
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+}
+
+// observeCall reports a call that reached the store to OnCall: its
+// duration, and whether it failed (not a miss, a fence, a hold, nor a call
+// its caller gave up on).
+func (g *Guard) observeCall(ctx context.Context, name string, start time.Time, err error) {
+	if g.onCall != nil {
+		g.onCall(name, time.Since(start), err != nil && !isSuccessful(err) && ctx.Err() == nil)
 	}
 }
 
@@ -569,7 +590,7 @@ func (g *Guard) flush(ctx context.Context) error {
 		// The retry serves every waiter, so one caller's cancellation
 		// must not end it; the Guard's timeout still bounds it.
 		ctx := context.WithoutCancel(ctx)
-		if err := g.do(ctx, func(ctx context.Context) error { return g.replay(ctx, pending, 0) }); err != nil {
+		if err := g.do(ctx, "purge", func(ctx context.Context) error { return g.replay(ctx, pending, 0) }); err != nil {
 			return nil, err
 		}
 		g.forget(pending)
@@ -636,7 +657,7 @@ func (g *Guard) tick() {
 	ctx := context.Background()
 	if err := g.flush(ctx); err == nil {
 		if at := g.probeAt.Load(); at != nil && !g.now().Before(*at) {
-			_ = g.do(ctx, func(ctx context.Context) error {
+			_ = g.do(ctx, "fence", func(ctx context.Context) error {
 				_, err := g.inner.Fence(ctx)
 				return err
 			})

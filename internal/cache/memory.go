@@ -44,6 +44,10 @@ type Memory struct {
 	retention time.Duration
 	index     *tagIndex
 
+	// evictions counts entries evicted for room; purged counts entries
+	// deleted by purges.
+	evictions, purged atomic.Uint64
+
 	// epoch counts purges. It is written under mu and read without it by
 	// Fence: a fence taken before a purge's increment carries a smaller epoch
 	// than that purge's marks, which is all Set needs to refuse it.
@@ -118,7 +122,12 @@ func NewMemory(cfg MemoryConfig) (*Memory, error) {
 		// on the goroutine of the Set or Invalidate that deleted the item
 		// (which may hold mu) or on otter's maintenance goroutine: it takes
 		// only the index's lock.
-		OnAtomicDeletion: func(ev otter.DeletionEvent[string, *item]) { m.index.remove(ev.Value) },
+		OnAtomicDeletion: func(ev otter.DeletionEvent[string, *item]) {
+			m.index.remove(ev.Value)
+			if ev.Cause == otter.CauseOverflow {
+				m.evictions.Add(1)
+			}
+		},
 		Clock:            clock,
 	})
 	if err != nil {
@@ -220,11 +229,19 @@ func (m *Memory) Hold(_ context.Context, d time.Duration, tags ...string) error 
 	}
 	// No Set can store under these keys until mu is released, so each
 	// still holds the item taken from the index, or nothing.
-	for _, it := range m.index.take(tags) {
+	taken := m.index.take(tags)
+	for _, it := range taken {
 		m.entries.Invalidate(it.key)
 	}
+	m.purged.Add(uint64(len(taken)))
 	return nil
 }
+
+// Evictions reports how many entries were evicted to make room.
+func (m *Memory) Evictions() uint64 { return m.evictions.Load() }
+
+// Purged reports how many entries purges deleted.
+func (m *Memory) Purged() uint64 { return m.purged.Load() }
 
 // Len reports the number of entries, including expired ones not yet evicted.
 func (m *Memory) Len() int { return m.entries.EstimatedSize() }

@@ -70,6 +70,9 @@ type Near struct {
 	live bool          // live is whether the subscription is confirmed.
 	ps   *redis.PubSub // ps is the current subscription, closed by Close.
 
+	// evictions counts entries evicted for room.
+	evictions atomic.Uint64
+
 	cancel    context.CancelFunc
 	done      chan struct{} // done is closed when the listener returns.
 	closeOnce sync.Once
@@ -118,7 +121,12 @@ func NewNear(inner *Redis, sub Subscriber, cfg NearConfig) (*Near, error) {
 		ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[string, *nearItem]) time.Duration {
 			return e.Value.ttl
 		}),
-		OnDeletion: n.unindex,
+		OnDeletion: func(ev otter.DeletionEvent[string, *nearItem]) {
+			n.unindex(ev)
+			if ev.Cause == otter.CauseOverflow {
+				n.evictions.Add(1)
+			}
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating near cache: %w", err)
@@ -184,6 +192,15 @@ func (n *Near) Claim(ctx context.Context, key string, ttl time.Duration) (bool, 
 func (n *Near) Claimed(ctx context.Context, key string) (bool, error) {
 	return n.inner.Claimed(ctx, key)
 }
+
+// Len reports the number of entries held in memory.
+func (n *Near) Len() int { return n.entries.EstimatedSize() }
+
+// Bytes reports the weighed bytes of the entries held in memory.
+func (n *Near) Bytes() int64 { return int64(n.entries.WeightedSize()) }
+
+// Evictions reports how many entries were evicted to make room.
+func (n *Near) Evictions() uint64 { return n.evictions.Load() }
 
 // Close stops listening for purges and empties the cache.
 func (n *Near) Close() error {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -76,7 +77,12 @@ type Redis struct {
 	fenceRetention time.Duration
 	compressMin    int
 	now            func() time.Time
+	// purged counts the entries this process's purges deleted.
+	purged atomic.Uint64
 }
+
+// Purged reports how many entries this process's purges deleted.
+func (r *Redis) Purged() uint64 { return r.purged.Load() }
 
 var _ Store = (*Redis)(nil)
 
@@ -232,15 +238,16 @@ func (r *Redis) Hold(ctx context.Context, d time.Duration, tags ...string) error
 	for _, t := range tags {
 		keys = append(keys, r.holdKey(t))
 	}
-	err := purgeScript.Run(ctx, r.client, keys,
+	n, err := purgeScript.Run(ctx, r.client, keys,
 		(r.fenceRetention + markSlack).Milliseconds(),
 		r.channel,
 		encodeTags(tags),
 		max(d, 0).Milliseconds(),
-	).Err()
+	).Int64()
 	if err != nil {
 		return fmt.Errorf("running purge script: %w", err)
 	}
+	r.purged.Add(uint64(max(n, 0)))
 	return nil
 }
 
