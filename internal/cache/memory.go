@@ -128,7 +128,7 @@ func NewMemory(cfg MemoryConfig) (*Memory, error) {
 				m.evictions.Add(1)
 			}
 		},
-		Clock:            clock,
+		Clock: clock,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating memory cache: %w", err)
