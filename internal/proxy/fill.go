@@ -105,7 +105,7 @@ func (h *Handler) fill(w http.ResponseWriter, r *http.Request, rt route, entity,
 		}
 		if res.budget != nil {
 			w.Header()["Cache-Status"] = statusBudget
-			return h.writeBudgetSpent(w, *res.budget), outcomeMiss
+			return h.writeBudgetSpent(w, r, *res.budget), outcomeMiss
 		}
 	}
 

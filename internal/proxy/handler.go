@@ -187,6 +187,18 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Limits.Limiter != nil {
 		h.tenants = newTenants(cfg.Limits)
 	}
+	// The closed label sets of 429s start at zero, so that rate() sees the
+	// first one after a restart.
+	labels := []string{"other"}
+	if h.tenants != nil {
+		for _, p := range h.tenants.known {
+			labels = append(labels, p.label)
+		}
+	}
+	for _, l := range labels {
+		h.metrics.limitedBy.WithLabelValues(l, policyTenant)
+		h.metrics.limitedBy.WithLabelValues(l, policyBudget)
+	}
 	if b := cfg.Limits.Budget; b != nil {
 		h.budgetPolicy = []string{policyHeader(policyBudget, b.Limit())}
 	}
@@ -493,7 +505,7 @@ func (h *Handler) passthrough(w http.ResponseWriter, r *http.Request) int {
 	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
 	defer cancel()
 	if res, ok := h.spend(ctx, false); !ok {
-		return h.writeBudgetSpent(w, res)
+		return h.writeBudgetSpent(w, r, res)
 	}
 	sw := &statusWriter{ResponseWriter: w}
 	h.pass.ServeHTTP(sw, r.WithContext(withGroup(ctx, groupOfPath(r.URL.Path))))

@@ -211,8 +211,15 @@ func (h *Handler) spend(ctx context.Context, write bool) (limiter.Result, bool) 
 	return res, res.Allowed
 }
 
-// writeBudgetSpent answers a request the upstream budget refused.
-func (h *Handler) writeBudgetSpent(w http.ResponseWriter, res limiter.Result) int {
+// writeBudgetSpent answers a request the upstream budget refused, counted
+// under its tenant's label.
+func (h *Handler) writeBudgetSpent(w http.ResponseWriter, r *http.Request, res limiter.Result) int {
+	label := "other"
+	if h.tenants != nil {
+		_, p, _ := h.tenants.of(r)
+		label = p.label
+	}
+	h.metrics.limited(label, policyBudget)
 	hdr := w.Header()
 	hdr["Ratelimit-Policy"] = h.budgetPolicy
 	hdr["Ratelimit"] = []string{rateLimitHeader(policyBudget, res)}

@@ -52,7 +52,7 @@ func (h *Handler) serveWrite(w http.ResponseWriter, r *http.Request) int {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), h.timeout)
 	defer cancel()
 	if res, ok := h.spend(ctx, true); !ok {
-		return h.writeBudgetSpent(w, res) // nothing was sent: nothing to purge
+		return h.writeBudgetSpent(w, r, res) // nothing was sent: nothing to purge
 	}
 	ctx = withGroup(ctx, groupOfPath(r.URL.Path))
 	sw := &statusWriter{ResponseWriter: w}

@@ -39,6 +39,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Events forwarded to webhooks.forward targets, by result: ok, retry (one more attempt), failed (given up), dropped (queue full or shutdown).",
 		}, []string{"result"}),
 	}
+	// The closed sets start at zero, so that rate() sees the first event
+	// after a restart (one bad signature must be able to alert). Events
+	// that fail before their type is known count under "other".
+	for _, r := range []string{"ok", "duplicate", "bad_signature", "bad_request", "purge_failed"} {
+		m.events.WithLabelValues("other", r)
+	}
+	for _, r := range []string{"ok", "retry", "failed", "dropped"} {
+		m.deliveries.WithLabelValues(r)
+	}
 	if reg != nil {
 		reg.MustRegister(m.events, m.deliveries)
 	}
