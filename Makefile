@@ -4,7 +4,7 @@ GO      ?= go
 BENCH   ?= .
 FUZZTIME ?= 30s
 
-.PHONY: run demo fake build test vet bench fuzz deps redis-server
+.PHONY: run demo fake build test test-deploy vet vet-deploy dashboard bench fuzz deps redis-server prometheus
 
 ## run: the gateway on the in-memory default (:8080, admin :9090, upstream api.razorpay.com)
 run: deps
@@ -29,9 +29,26 @@ build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/rzpgate ./cmd/proxy
 	$(GO) build -o bin/fakerazorpay ./cmd/fakerazorpay
 
-## test: vet, gofmt check, and the whole suite under the race detector (Redis tests start their own redis-server)
-test: deps redis-server vet
+## test: vet, gofmt check, and the whole suite under the race detector (Redis tests start their own redis-server),
+## then the deploy module: dashboard, alert rules and both proved against a real Prometheus
+test: deps redis-server prometheus vet
 	$(GO) test -race -count=1 ./...
+	$(MAKE) --no-print-directory test-deploy
+
+## test-deploy: the deploy module alone: dashboard JSON, promtool on the rules, the gateway scraped by a real Prometheus
+test-deploy: redis-server prometheus vet-deploy
+	cd deploy && $(GO) test -race -count=1 ./...
+
+# The deploy module (deploy/go.mod) has its own dependencies: the Grafana
+# Foundation SDK and Prometheus' PromQL parser stay out of the gateway's.
+vet-deploy:
+	cd deploy && $(GO) mod download
+	@cd deploy && out=$$(gofmt -l $$($(GO) list -f '{{.Dir}}' ./...)); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	cd deploy && $(GO) vet ./...
+
+## dashboard: regenerate deploy/grafana/rzpgate.json from its Go code
+dashboard:
+	cd deploy && $(GO) generate ./grafana
 
 vet:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -59,3 +76,60 @@ redis-server:
 		echo "installing redis-server (Debian package)"; \
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server >/dev/null; }
+
+# promtool and prometheus for the deploy module's tests: Debian's package,
+# installed when either is missing (needs root, as on CI). Its postinst would
+# start a prometheus service (on :9090, rzpgate's admin port); where no
+# policy-rc.d exists, one answering 101 (forbidden) stops it for the install.
+# The tests start their own prometheus on a free loopback port.
+prometheus:
+	@{ command -v promtool && command -v prometheus; } >/dev/null 2>&1 || { \
+		echo "installing prometheus (Debian package)"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		rc=/usr/sbin/policy-rc.d; own=; \
+		if [ ! -e $$rc ]; then own=1; printf '#!/bin/sh\nexit 101\n' | $$SUDO tee $$rc >/dev/null && $$SUDO chmod 755 $$rc; fi; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
+		st=$$?; if [ -n "$$own" ]; then $$SUDO rm -f $$rc; fi; exit $$st; }
+
+# test-k8s proves the chart against a real Kubernetes API server (issue 10):
+# kube-apiserver and kubectl built from the release deploy/k8s/go.mod pins,
+# helm, and Debian's etcd, all on loopback. A cold build of the three takes
+# about 20 minutes on 2 cores and 1-2 GB of memory; the binaries are kept in
+# the git-ignored deploy/bin and rebuilt only when missing (or, for the two
+# Kubernetes ones, when go.mod changes).
+K8S_BIN      := deploy/bin
+HELM_VERSION ?= v3.22.0
+# K8S_VERSION is the pinned k8s.io/kubernetes release, stamped into both
+# binaries so that /version and kubectl version report it.
+K8S_VERSION   = $(shell cd deploy/k8s && $(GO) list -m -f '{{.Version}}' k8s.io/kubernetes)
+K8S_LDFLAGS   = $(foreach p,k8s.io/component-base/version k8s.io/client-go/pkg/version,-X $(p).gitVersion=$(K8S_VERSION) -X $(p).gitMajor=$(word 2,$(subst ., ,$(subst v,v ,$(K8S_VERSION)))) -X $(p).gitMinor=$(word 3,$(subst ., ,$(subst v,v ,$(K8S_VERSION)))) -X $(p).gitTreeState=clean)
+
+.PHONY: k8s-tools test-k8s etcd
+
+## test-k8s: the chart, default and with every toggle on, through kubectl apply --dry-run=server to a real kube-apiserver and etcd
+test-k8s: k8s-tools
+	cd deploy/k8s && $(GO) test -count=1 ./...
+
+## k8s-tools: kube-apiserver, kubectl and helm into deploy/bin, and etcd (Debian's etcd-server), when missing
+k8s-tools: $(K8S_BIN)/kube-apiserver $(K8S_BIN)/kubectl $(K8S_BIN)/helm etcd
+
+$(K8S_BIN)/kube-apiserver $(K8S_BIN)/kubectl: deploy/k8s/go.mod deploy/k8s/go.sum
+	@echo "building $(@F) $(K8S_VERSION) (minutes the first time)"
+	cd deploy/k8s && $(GO) build -ldflags '$(K8S_LDFLAGS)' -o ../bin/$(@F) k8s.io/kubernetes/cmd/$(@F)
+
+$(K8S_BIN)/helm:
+	@echo "building helm $(HELM_VERSION) (minutes the first time)"
+	GOBIN=$(CURDIR)/$(K8S_BIN) $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+
+# etcd for test-k8s: Debian's etcd-server, installed when missing (needs root,
+# as on CI). Its postinst would start an etcd service on the default ports;
+# where no policy-rc.d exists, one answering 101 (forbidden) stops it for the
+# install. The test starts its own etcd on free loopback ports.
+etcd:
+	@command -v etcd >/dev/null 2>&1 || { \
+		echo "installing etcd (Debian package etcd-server)"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		rc=/usr/sbin/policy-rc.d; own=; \
+		if [ ! -e $$rc ]; then own=1; printf '#!/bin/sh\nexit 101\n' | $$SUDO tee $$rc >/dev/null && $$SUDO chmod 755 $$rc; fi; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends etcd-server >/dev/null; \
+		st=$$?; if [ -n "$$own" ]; then $$SUDO rm -f $$rc; fi; exit $$st; }
