@@ -35,8 +35,9 @@ test: deps redis-server prometheus vet
 	$(GO) test -race -count=1 ./...
 	$(MAKE) --no-print-directory test-deploy
 
-## test-deploy: the deploy module alone: dashboard JSON, promtool on the rules, the gateway scraped by a real Prometheus
-test-deploy: redis-server prometheus vet-deploy
+## test-deploy: the deploy module alone: dashboard JSON, promtool on the rules, the gateway scraped by a real Prometheus,
+## helm lint and template of the chart decoded strictly and checked by the gateway's -check-config
+test-deploy: redis-server prometheus deploy/bin/helm vet-deploy
 	cd deploy && $(GO) test -race -count=1 ./...
 
 # The deploy module (deploy/go.mod) has its own dependencies: the Grafana

@@ -52,3 +52,33 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- fail "secrets.cacheKeySecret must be at least 32 bytes with redis.url (or use secrets.existingSecret)" }}
 {{- end }}
 {{- end }}
+
+{{/* The install notes (NOTES.txt), as a template so tests can render them. */}}
+{{- define "rzpgate.notes" -}}
+rzpgate is running as {{ include "rzpgate.fullname" . }} in {{ .Release.Namespace }}.
+
+Point each app's Razorpay SDK at it instead of https://api.razorpay.com:
+
+  base URL: http://{{ include "rzpgate.fullname" . }}.{{ .Release.Namespace }}.svc:{{ .Values.service.port }}
+
+  Go (razorpay-go):  client := razorpay.NewClient(key, secret)
+                     client.Request.BaseURL = "http://{{ include "rzpgate.fullname" . }}.{{ .Release.Namespace }}.svc:{{ .Values.service.port }}"
+  Python:            razorpay.Client(auth=(key, secret), base_url="http://{{ include "rzpgate.fullname" . }}.{{ .Release.Namespace }}.svc:{{ .Values.service.port }}")
+  Node (razorpay):   after new Razorpay(...), replace https://api.razorpay.com in
+                     rzp.api.rq.defaults.baseURL with the base URL above.
+{{- if .Values.secrets.webhookSecrets }}
+
+Webhooks: register https://<your ingress host>{{ .Values.webhooks.path }} in the
+Razorpay dashboard with the same secret.
+{{- end }}
+{{- if and (gt (.Values.replicaCount | int) 1) (not .Values.redis.url) }}
+
+WARNING: {{ .Values.replicaCount }} replicas run with in-memory caches
+(cache.allowInMemoryWithReplicas). They do not share entries or purges: after
+a write through one replica, the others may serve the old copy until its TTL.
+Set redis.url for shared mode.
+{{- end }}
+
+The admin port ({{ .Values.metricsService.port }}: /metrics, /healthz, /readyz) is for
+Prometheus and the kubelet only; never expose it outside the cluster.
+{{- end }}
