@@ -128,3 +128,57 @@ func getWith(t *testing.T, url string, hdr ...string) *http.Response {
 	}
 	return resp
 }
+
+// TestBinarySharedLimits: two gateway processes on one Redis together admit
+// a tenant's limit, not twice it; with Redis stopped each falls back to its
+// share and no request fails for it. The limit refills one request a
+// second, so the tolerance is what refills while the test runs.
+func TestBinarySharedLimits(t *testing.T) {
+	srv := redistest.Start(t)
+	if srv.Shared() {
+		t.Skip("RZPGATE_TEST_REDIS_URL is a shared server this test cannot stop")
+	}
+	bin := buildGateway(t)
+	fake := fakerazorpay.New()
+	up := httptest.NewServer(fake)
+	defer up.Close()
+	environ := []string{"RZPGATE_UPSTREAM_URL=" + up.URL, "RZPGATE_REDIS_URL=" + srv.URL(),
+		"RZPGATE_CACHE_KEY_SECRET=0123456789abcdef0123456789abcdef-test", "RZPGATE_LOG_LEVEL=warn",
+		"RZPGATE_LIMITS_ENABLED=true", "RZPGATE_LIMITS_DEFAULT_RATE=1", "RZPGATE_LIMITS_DEFAULT_BURST=10",
+		"RZPGATE_LIMITS_EXPECTED_REPLICAS=2"}
+	a, b := startGateway(t, bin, environ...), startGateway(t, bin, environ...)
+	waitFor(t, "http://"+a.admin+"/readyz", 200)
+	waitFor(t, "http://"+b.admin+"/readyz", 200)
+	count := func(user string) (ok int, elapsed time.Duration) {
+		fake.AddAccount(user, "s")
+		start := time.Now()
+		for i := range 40 {
+			g := []*gateway{a, b}[i%2]
+			req, _ := http.NewRequest("GET", "http://"+g.listen+"/v1/payment_links/plink_Fo48rl281ENAg9", nil)
+			req.SetBasicAuth(user, "s")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatalf("request %d: %v", i, err)
+			}
+			resp.Body.Close()
+			switch resp.StatusCode {
+			case http.StatusTooManyRequests:
+			case http.StatusBadRequest, http.StatusOK: // the account owns no link: Razorpay's 400
+				ok++
+			default:
+				t.Fatalf("request %d: %d; want 429 or Razorpay's answer", i, resp.StatusCode)
+			}
+		}
+		return ok, time.Since(start)
+	}
+	ok, d := count("rzp_test_S1")
+	if refill := int(d/time.Second) + 1; ok < 10 || ok > 10+refill {
+		t.Errorf("two replicas sharing Redis admitted %d of 40 in %v; want the burst of 10 (+%d refilled), not twice it", ok, d, refill)
+	}
+	srv.Stop()
+	ok, d = count("rzp_test_S2")
+	// Each replica enforces half: a burst of 5, refilling at half the rate.
+	if refill := int(d/time.Second) + 1; ok < 10 || ok > 10+refill {
+		t.Errorf("with Redis stopped, the replicas admitted %d of 40 in %v; want 5 each (+%d refilled)", ok, d, refill)
+	}
+}
