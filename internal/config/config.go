@@ -352,8 +352,8 @@ type Webhooks struct {
 	// rotated. None by default, which disables the receiver. They are
 	// secrets: errors never echo them and Redacted hides them.
 	Secrets []string `yaml:"secrets"`
-	// MaxBodyBytes bounds a delivery's body; larger ones get 413. 1MiB by
-	// default, positive.
+	// MaxBodyBytes bounds a delivery's body; larger ones get 413. 256KiB
+	// by default (Razorpay's are a few KiB; the path is public), positive.
 	MaxBodyBytes ByteSize `yaml:"max_body_bytes"`
 	// DedupWindow is how long a processed event id is remembered, so that
 	// Razorpay's redeliveries neither purge nor forward again; 24h by
@@ -444,7 +444,7 @@ func Default() Config {
 		},
 		Webhooks: Webhooks{
 			Path:              "/_rzpgate/webhooks/razorpay",
-			MaxBodyBytes:      1 * MiB,
+			MaxBodyBytes:      256 * KiB,
 			DedupWindow:       Duration(24 * time.Hour),
 			ForwardTimeout:    Duration(10 * time.Second),
 			ForwardRetries:    5,

@@ -248,7 +248,8 @@ func TestForwardQueueBounded(t *testing.T) {
 	r.post(body, razorpayHeader(body, secret, "EvtQueue0000000"))
 	stuck.wait(t, 1, 5*time.Second) // the worker is busy with it
 	for i := range 5 {
-		status, _ := r.post(body, razorpayHeader(body, secret, "EvtQueue000000"+string(rune('1'+i))))
+		b := distinct(body, i)
+		status, _ := r.post(b, razorpayHeader(b, secret, "EvtQueue000000"+string(rune('1'+i))))
 		if status != http.StatusOK {
 			t.Fatalf("status %d with the queue full, want 200", status)
 		}
@@ -275,7 +276,8 @@ func TestShutdownBounded(t *testing.T) {
 	r := newRig(t, webhook.Config{Forward: []string{stuck.srv.URL}, Workers: 1, ForwardTimeout: time.Minute})
 	body := sample(t, "payment.captured")
 	for i := range 3 {
-		r.post(body, razorpayHeader(body, secret, "EvtShutdown000"+string(rune('0'+i))))
+		b := distinct(body, i)
+		r.post(b, razorpayHeader(b, secret, "EvtShutdown000"+string(rune('0'+i))))
 	}
 	stuck.wait(t, 1, 5*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
@@ -291,7 +293,8 @@ func TestShutdownBounded(t *testing.T) {
 		t.Errorf("deliveries_total{result=dropped} = %v, want 3 abandoned", got)
 	}
 	r.put("payment", "pay_DG4ZdRK8ZnXC3k")
-	if status, _ := r.post(body, razorpayHeader(body, secret, "EvtShutdown999")); status != http.StatusOK || r.has("payment") {
+	last := distinct(body, 9)
+	if status, _ := r.post(last, razorpayHeader(last, secret, "EvtShutdown999")); status != http.StatusOK || r.has("payment") {
 		t.Errorf("after Shutdown: status %d, purged %v; want 200, true", status, !r.has("payment"))
 	}
 	if got := r.deliveries("dropped"); got != 4 {
@@ -334,4 +337,11 @@ func closedURL(t *testing.T) string {
 	addr := l.Addr().String()
 	l.Close()
 	return "http://" + addr + "/webhook"
+}
+
+// distinct returns body made a distinct delivery, as two events always are
+// (each names its own created_at): JSON with trailing white space, which a
+// parser ignores and the dedup digest does not.
+func distinct(body []byte, i int) []byte {
+	return append(bytes.Clone(body), bytes.Repeat([]byte(" "), i+1)...)
 }

@@ -37,15 +37,15 @@ func verified(h http.Header, body []byte, secrets [][]byte) bool {
 	return ok
 }
 
-// dedupKey returns the key under which a delivery of event id with body
-// is claimed. The signature does not cover X-Razorpay-Event-Id, so the key
-// binds the id to a digest of the body it came with: whoever replays a
-// captured body under the id of a future event can then never make that
-// event pass for a duplicate. Razorpay redelivers an event with the body
-// it signed the first time.
-func dedupKey(id string, body []byte) string {
+// dedupKey returns the key under which a delivery is claimed: a digest of
+// its signed body alone. The signature does not cover
+// X-Razorpay-Event-Id, so a captured body replayed under new ids, or none,
+// must still be the same delivery; Razorpay redelivers an event with the
+// body it signed the first time, and two events never share a body (each
+// names its own ids and created_at).
+func dedupKey(body []byte) string {
 	sum := sha256.Sum256(body)
-	return id + "." + hex.EncodeToString(sum[:12])
+	return "b." + hex.EncodeToString(sum[:16])
 }
 
 // sign returns the hex HMAC-SHA256 of body under secret, as Razorpay

@@ -101,8 +101,12 @@ type Config struct {
 // Handler is the webhook receiver, an http.Handler for the path Razorpay
 // is configured to deliver to. Close or Shutdown it to stop forwarding.
 type Handler struct {
-	secrets      [][]byte
-	maxBody      int64
+	secrets [][]byte
+	maxBody int64
+	// slots bounds the deliveries read and processed at once: the path is
+	// public, and each holds up to maxBody of memory before its signature
+	// can be checked.
+	slots        chan struct{}
 	purger       Purger
 	purgeTimeout time.Duration
 	claimer      Claimer
@@ -111,6 +115,13 @@ type Handler struct {
 	log          *slog.Logger
 	metrics      *metrics
 }
+
+// maxConcurrent bounds the deliveries handled at once, and bodyTimeout how
+// long one may take to arrive; Razorpay's deliveries are a few KiB.
+const (
+	maxConcurrent = 32
+	bodyTimeout   = 10 * time.Second
+)
 
 // New returns a Handler for cfg, which starts forwarding workers when
 // cfg.Forward is set. Its errors never quote a secret or a URL.
@@ -154,7 +165,7 @@ func New(cfg Config) (*Handler, error) {
 		}
 		targets[i] = u
 	}
-	cfg.MaxBodyBytes = orDefault(cfg.MaxBodyBytes, 1<<20)
+	cfg.MaxBodyBytes = orDefault(cfg.MaxBodyBytes, 256<<10)
 	cfg.PurgeTimeout = orDefault(cfg.PurgeTimeout, 5*time.Second)
 	cfg.DedupWindow = orDefault(cfg.DedupWindow, 24*time.Hour)
 	cfg.ForwardTimeout = orDefault(cfg.ForwardTimeout, 10*time.Second)
@@ -176,6 +187,7 @@ func New(cfg Config) (*Handler, error) {
 	h := &Handler{
 		secrets:      secrets,
 		maxBody:      cfg.MaxBodyBytes,
+		slots:        make(chan struct{}, maxConcurrent),
 		purger:       cfg.Purger,
 		purgeTimeout: cfg.PurgeTimeout,
 		claimer:      cfg.Claimer,
@@ -210,6 +222,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, r, http.StatusMethodNotAllowed, "The webhook receiver only accepts POST.", "method")
 		return
 	}
+	// Anyone can reach this path: bound the bodies held at once, and how
+	// long a sender may take to send one, so that slow or many senders
+	// cannot run the gateway out of memory. Razorpay redelivers a 503.
+	select {
+	case h.slots <- struct{}{}:
+		defer func() { <-h.slots }()
+	default:
+		// Connection: close, or net/http would first try to read the body
+		// the sender may be stalling on.
+		w.Header().Set("Retry-After", "1")
+		w.Header().Set("Connection", "close")
+		h.refuse(w, r, http.StatusServiceUnavailable, "The webhook receiver is busy; deliver again shortly.", "busy")
+		return
+	}
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyTimeout))
 	if r.ContentLength > h.maxBody {
 		h.refuse(w, r, http.StatusRequestEntityTooLarge, tooLarge(h.maxBody), "too large")
 		return
@@ -240,8 +267,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), h.purgeTimeout)
 	defer cancel()
 	var key string
-	if id != "" && h.claimer != nil {
-		key = dedupKey(id, body)
+	if h.claimer != nil {
+		key = dedupKey(body)
 		seen, err := h.claimer.Claimed(ctx, key)
 		if err != nil {
 			// Processing it again costs an idempotent purge.

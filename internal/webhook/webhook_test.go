@@ -458,11 +458,12 @@ func TestReplayedEventID(t *testing.T) {
 	if r.has("qr-list") {
 		t.Error("another body under the same id did not purge")
 	}
-	// Without an event id there is nothing to deduplicate by.
-	for i := range 2 {
+	// The event id is not signed: the same body replayed under a new id,
+	// or none, is still the same delivery.
+	for _, id := range []string{"EvtNewId0000001", ""} {
 		r.put("qr-list", "cust_HKsR5se84c5LTO")
-		if status, _ := r.post(body, razorpayHeader(body, secret, "")); status != http.StatusOK || r.has("qr-list") {
-			t.Errorf("delivery %d without an event id: status %d, purged %v; want 200, true", i, status, !r.has("qr-list"))
+		if status, b := r.post(body, razorpayHeader(body, secret, id)); status != http.StatusOK || string(b) != `{"status":"duplicate"}` || !r.has("qr-list") {
+			t.Errorf("the body replayed under id %q: %d %s, purged %v; want 200 duplicate, nothing purged", id, status, b, !r.has("qr-list"))
 		}
 	}
 }
@@ -479,7 +480,8 @@ func TestRotatedSecrets(t *testing.T) {
 		{"whsec-Third-S3CRET", 401},
 	} {
 		r.put("payment", "pay_DG4ZdRK8ZnXC3k")
-		status, b := r.post(body, razorpayHeader(body, tt.key, fmt.Sprintf("EvtRotation%03d", i)))
+		b0 := distinct(body, i)
+		status, b := r.post(b0, razorpayHeader(b0, tt.key, fmt.Sprintf("EvtRotation%03d", i)))
 		if status != tt.want {
 			t.Errorf("signed with secret %d: status %d (%s), want %d", i, status, b, tt.want)
 		}
@@ -623,5 +625,51 @@ func TestNewErrors(t *testing.T) {
 				t.Errorf("New error %q holds a secret", err)
 			}
 		})
+	}
+}
+
+// TestSlowSendersBounded: the path is public, so senders that stall in
+// their bodies hold at most a bounded number of bodies; more are answered
+// 503 at once, and a real delivery gets through once they are gone.
+func TestSlowSendersBounded(t *testing.T) {
+	r := newRig(t, webhook.Config{})
+	addr := strings.TrimPrefix(r.srv.URL, "http://")
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	busy := 0
+	for range 40 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		fmt.Fprintf(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{")
+		c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		if strings.Contains(line, " 503 ") {
+			busy++
+		}
+	}
+	if busy < 8 {
+		t.Errorf("%d of 40 stalled senders answered 503; want every one past the 32 held", busy)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	body := sample(t, "payment.captured")
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		status, _ := r.post(body, razorpayHeader(body, secret, "EvtAfterFlood01"))
+		if status == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a delivery after the stalled senders left: %d; want 200", status)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
