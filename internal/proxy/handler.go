@@ -250,9 +250,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := h.clock()
 	id := requestID(r)
 	w.Header()["X-Request-Id"] = []string{id}
-	r.Header["X-Request-Id"] = []string{id} // forwarded upstream
 
 	rt, entity := match(r)
+	if rt != routeGateway {
+		// Forwarded upstream. A webhook keeps Razorpay's headers as they
+		// came: it is forwarded to the apps unchanged.
+		r.Header["X-Request-Id"] = []string{id}
+	}
 	if rt == routeGateway {
 		// The gateway's own paths come before tenants and limits: Razorpay
 		// sends webhooks with no tenant, and must not be refused.

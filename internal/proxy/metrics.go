@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -171,6 +173,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	for _, r := range purgeResults {
 		m.purges[r] = m.purgesVec.WithLabelValues(r)
 	}
+	// A cacheable route's successful GETs exist from the start, at zero, for
+	// every outcome: a hit ratio must read 0, not "no data", on a replica
+	// that has served no hit yet, and its alert must be able to fire.
+	for rt := range routeCount {
+		if !rt.cacheable() {
+			continue
+		}
+		for o := outcomeHit; o < outcomeCount; o++ {
+			m.resolve(rt, methodIndex(http.MethodGet), statusClass(http.StatusOK), o)
+		}
+	}
 	for _, op := range storeOps {
 		m.store[op] = m.storeVec.WithLabelValues(op)
 	}
@@ -188,19 +201,21 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 func (m *metrics) observe(rt route, method string, o outcome, status int, d time.Duration) {
 	mi, ci := methodIndex(method), statusClass(status)
 	c := m.reqs[rt][mi][ci][o].Load()
-	if c == nil {
-		s := m.requests.WithLabelValues(rt.String(), methodNames[mi], classNames[ci], o.String())
-		c = &s
-		m.reqs[rt][mi][ci][o].Store(c)
+	h := m.durs[rt][o].Load()
+	if c == nil || h == nil {
+		c, h = m.resolve(rt, mi, ci, o)
 	}
 	(*c).Inc()
-	h := m.durs[rt][o].Load()
-	if h == nil {
-		s := m.duration.WithLabelValues(rt.String(), o.String())
-		h = &s
-		m.durs[rt][o].Store(h)
-	}
 	(*h).Observe(d.Seconds())
+}
+
+// resolve looks up, and keeps, the series of a request's labels.
+func (m *metrics) resolve(rt route, mi, ci int, o outcome) (*prometheus.Counter, *prometheus.Observer) {
+	c := m.requests.WithLabelValues(rt.String(), methodNames[mi], classNames[ci], o.String())
+	m.reqs[rt][mi][ci][o].Store(&c)
+	h := m.duration.WithLabelValues(rt.String(), o.String())
+	m.durs[rt][o].Store(&h)
+	return &c, &h
 }
 
 // fill counts a fill's result for a cacheable route.
@@ -253,7 +268,9 @@ func (t *instrumented) RoundTrip(r *http.Request) (*http.Response, error) {
 	resp, err := t.next.RoundTrip(r)
 	s := t.series[GroupOf(r)]
 	switch {
-	case err != nil && isBreakerOpen(err):
+	case err != nil && (isBreakerOpen(err) || r.Context().Err() != nil && errors.Is(err, context.Canceled)):
+		// Refused by an open breaker, or abandoned by the client: neither
+		// says anything of the upstream.
 		return resp, err
 	case err != nil:
 		s.byClass[6].Inc()

@@ -1,9 +1,12 @@
 package proxy_test
 
 import (
+	"context"
 	"encoding/base64"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"runtime"
 	"strings"
 	"testing"
@@ -151,5 +154,54 @@ func TestWriteTagsBounded(t *testing.T) {
 	// The list is still purged: its QR code's id names it.
 	if got := e.get(t, qrListA, credsA); hitStatus.MatchString(got.cacheStatus()) {
 		t.Errorf("list after the PATCH: %q; want a miss", got.cacheStatus())
+	}
+}
+
+// A webhook delivery reaches the receiver with Razorpay's headers as they
+// came: the gateway adds no X-Request-Id of its own.
+func TestWebhookHeadersUntouched(t *testing.T) {
+	var got http.Header
+	e := newEnv(t)
+	up, _ := url.Parse(e.gateway.URL)
+	gw, err := proxy.New(proxy.Config{Upstream: up})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw.HandleWebhooks("/_rzpgate/webhooks/razorpay", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r.Header.Clone()
+	}))
+	srv := httptest.NewServer(gw)
+	defer srv.Close()
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/_rzpgate/webhooks/razorpay", strings.NewReader("{}"))
+	req.Header.Set("X-Request-Id", "not a plain id!")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if v := got.Values("X-Request-Id"); len(v) != 1 || v[0] != "not a plain id!" {
+		t.Errorf("X-Request-Id at the receiver %q; want the sender's, unchanged", v)
+	}
+}
+
+// A client that goes away mid-request is no upstream error: it would
+// raise the upstream error ratio alert for Razorpay's sake.
+func TestClientAbortIsNoUpstreamError(t *testing.T) {
+	e := newEnv(t)
+	e.fake.SetLatency(500 * time.Millisecond)
+	for range 5 {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.gateway.URL+"/v1/payments/qr_codes/"+qrA, nil)
+		req.SetBasicAuth("rzp_test_A", "secretA")
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+		cancel()
+	}
+	eventually(t, 5*time.Second, "five 499s", func() bool {
+		return counter(t, e, "rzpgate_requests_total", "route", "passthrough", "status_class", "4xx") == 5
+	})
+	if n := counter(t, e, "rzpgate_upstream_requests_total", "status_class", "error"); n != 0 {
+		t.Errorf("upstream errors after 5 client aborts = %v; want 0", n)
 	}
 }
