@@ -27,7 +27,7 @@ func newLimits(cfg config.Limits, client redis.UniversalClient, redisPrefix stri
 	var l limiter.Limiter = local
 	if client != nil {
 		bm.add("redis_limiter")
-		l = limiter.NewFallback(limiter.NewRedis(client, limiter.RedisConfig{Prefix: redisPrefix}), local, limiter.FallbackConfig{
+		fb := limiter.NewFallback(limiter.NewRedis(client, limiter.RedisConfig{Prefix: redisPrefix}), local, limiter.FallbackConfig{
 			ExpectedReplicas: cfg.ExpectedReplicas,
 			OnStateChange: func(from, to string) {
 				bm.changed("redis_limiter", to)
@@ -39,6 +39,8 @@ func newLimits(cfg config.Limits, client redis.UniversalClient, redisPrefix stri
 					slog.String("from", from), slog.String("to", to))
 			},
 		})
+		bm.poll(fb.Refresh)
+		l = fb
 	}
 	out := proxy.Limits{TenantHeader: cfg.TenantHeader, RejectUnknown: cfg.RejectUnknown, PauseOn429: cfg.Budget.PauseOn429}
 	if cfg.Enabled {
@@ -101,5 +103,10 @@ func newBreakers(cfg config.UpstreamBreaker, next http.RoundTripper, log *slog.L
 	if err != nil {
 		return nil, nil, fmt.Errorf("upstream.breaker: %w", err)
 	}
+	bm.poll(func() {
+		for _, g := range groups {
+			b.State(g) // an open breaker past its timeout turns half-open
+		}
+	})
 	return b.Transport(next, proxy.GroupOf), b, nil
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"runtime"
 	"runtime/debug"
+	"slices"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -37,6 +39,36 @@ func registerBuildInfo(reg prometheus.Registerer) {
 type breakerMetrics struct {
 	state       *prometheus.GaugeVec
 	transitions *prometheus.CounterVec
+	// polls bring breakers' states up to date when scraped: gobreaker
+	// moves an open breaker on only when asked, so with no traffic its
+	// gauge would read open for ever after the upstream recovered.
+	mu    sync.Mutex // guards polls
+	polls []func()
+}
+
+// poll adds f to what a scrape runs first.
+func (m *breakerMetrics) poll(f func()) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.polls = append(m.polls, f)
+}
+
+// Describe and Collect make breakerMetrics the collector of both vectors,
+// polling the breakers before each collection.
+func (m *breakerMetrics) Describe(ch chan<- *prometheus.Desc) {
+	m.state.Describe(ch)
+	m.transitions.Describe(ch)
+}
+
+func (m *breakerMetrics) Collect(ch chan<- prometheus.Metric) {
+	m.mu.Lock()
+	polls := slices.Clone(m.polls)
+	m.mu.Unlock()
+	for _, f := range polls {
+		f()
+	}
+	m.state.Collect(ch)
+	m.transitions.Collect(ch)
 }
 
 func newBreakerMetrics(reg prometheus.Registerer) *breakerMetrics {
@@ -50,7 +82,7 @@ func newBreakerMetrics(reg prometheus.Registerer) *breakerMetrics {
 			Help: "State changes of each circuit breaker, by breaker and new state.",
 		}, []string{"breaker", "to"}),
 	}
-	reg.MustRegister(m.state, m.transitions)
+	reg.MustRegister(m)
 	return m
 }
 

@@ -128,6 +128,11 @@ func (f *Fallback) Allow(ctx context.Context, key string, l Limit) (Result, erro
 	return f.local.Allow(ctx, key, Share(l, f.replicas))
 }
 
+// Refresh brings the breaker's state up to date, as a call would: an open
+// breaker whose timeout passed turns half-open (and OnStateChange hears of
+// it) even while no request comes. Metrics poll it.
+func (f *Fallback) Refresh() { f.breaker.State() }
+
 // UsingFallback reports whether the breaker is open or half-open, so that
 // most calls are answered from the local buckets.
 func (f *Fallback) UsingFallback() bool {
