@@ -235,7 +235,8 @@ func TestRenderedConfigIsValid(t *testing.T) {
 	if out, err := run(t, "go", "build", "-C", "../..", "-o", bin, "./cmd/proxy"); err != nil {
 		t.Fatalf("building the gateway: %v\n%s", err, out)
 	}
-	envOf := map[string]string{"cache-key-secret": "RZPGATE_CACHE_KEY_SECRET", "webhook-secrets": "RZPGATE_WEBHOOK_SECRETS", "redis-password": "RZPGATE_REDIS_PASSWORD"}
+	envOf := map[string]string{"cache-key-secret": "RZPGATE_CACHE_KEY_SECRET", "webhook-secrets": "RZPGATE_WEBHOOK_SECRETS",
+		"redis-password": "RZPGATE_REDIS_PASSWORD", "webhook-forward": "RZPGATE_WEBHOOK_FORWARD"}
 	for _, vs := range valueSets {
 		t.Run(vs.desc, func(t *testing.T) {
 			var config string
@@ -296,6 +297,11 @@ func TestChartRefusesMistakes(t *testing.T) {
 		{"wrong type", []string{"--set", "service.port=http"}, "/service/port"},
 		{"bad log level", []string{"--set", "log.level=loud"}, "log"},
 		{"webhook path outside the gateway's", []string{"--set", "webhooks.path=/v1/hooks"}, "webhooks"},
+		{"webhook secret with a comma", []string{"--set-json", `secrets.webhookSecrets=["s3cr,et"]`}, "comma"},
+		{"webhook secret with a space", []string{"--set-json", `secrets.webhookSecrets=["s3cret "]`}, "white space"},
+		{"service monitor without the metrics service", []string{"--set", "serviceMonitor.enabled=true", "--set", "metricsService.enabled=false"}, "metricsService"},
+		{"integer cache size", []string{"-f", writeValues(t, "cache:\n  maxBytes: 268435456\n")}, "maxBytes"},
+		{"no preStop sleep", []string{"--set", "shutdown.preStopSleepSeconds=0"}, "preStopSleepSeconds"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
@@ -308,6 +314,9 @@ func TestChartRefusesMistakes(t *testing.T) {
 	// Several in-memory replicas are allowed deliberately, and NOTES warns.
 	if notes := renderNotes(t, helm, "--set", "replicaCount=3", "--set", "cache.allowInMemoryWithReplicas=true"); !strings.Contains(notes, "WARNING: 3 replicas run with in-memory caches") {
 		t.Errorf("NOTES for 3 in-memory replicas lacks the warning:\n%s", notes)
+	}
+	if notes := renderNotes(t, helm, "--set", "autoscaling.enabled=true", "--set", "cache.allowInMemoryWithReplicas=true"); !strings.Contains(notes, "WARNING: up to 10 replicas run with in-memory caches") {
+		t.Errorf("NOTES for autoscaled in-memory replicas lacks the warning:\n%s", notes)
 	}
 	if notes := renderNotes(t, helm); strings.Contains(notes, "WARNING") || !strings.Contains(notes, "client.Request.BaseURL") || !strings.Contains(notes, "base_url=") || !strings.Contains(notes, "rq.defaults.baseURL") {
 		t.Errorf("NOTES for the defaults: want the Go, Python and Node SDK instructions and no warning:\n%s", notes)
@@ -334,6 +343,33 @@ func renderNotes(t *testing.T, helm string, args ...string) string {
 		t.Fatal(err)
 	}
 	return cm.Data["notes"]
+}
+
+// TestScalingRendersConsistently: under autoscaling every replica enforces
+// its share of the most replicas that may run, and a budget of one pod is
+// never rendered (it would block every node drain).
+func TestScalingRendersConsistently(t *testing.T) {
+	helm := helmBin(t)
+	shared := []string{"--set", "redis.url=redis://r:6379", "--set", "secrets.cacheKeySecret=" + keySecret}
+	docs := strings.Join(render(t, helm, append(shared, "--set", "autoscaling.enabled=true", "--set", "autoscaling.maxReplicas=7")), "\n---\n")
+	if !strings.Contains(docs, "expected_replicas: 7") {
+		t.Errorf("autoscaling to 7 replicas: the config's expected_replicas is not 7")
+	}
+	for _, args := range [][]string{nil, {"--set", "autoscaling.enabled=true", "--set", "autoscaling.minReplicas=1"}} {
+		if docs := strings.Join(render(t, helm, append(shared, args...)), "\n---\n"); strings.Contains(docs, "kind: PodDisruptionBudget") {
+			t.Errorf("%v: a PodDisruptionBudget over what may be a single pod", args)
+		}
+	}
+}
+
+// writeValues writes a values file and returns its path.
+func writeValues(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "values.yaml")
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // TestReadmeListsEveryValue keeps the README's values table in step with

@@ -51,6 +51,14 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if and .Values.redis.url (not .Values.secrets.existingSecret) (lt (len .Values.secrets.cacheKeySecret) 32) }}
 {{- fail "secrets.cacheKeySecret must be at least 32 bytes with redis.url (or use secrets.existingSecret)" }}
 {{- end }}
+{{- range .Values.secrets.webhookSecrets }}
+{{- if or (contains "," .) (ne . (trim .)) }}
+{{- fail "secrets.webhookSecrets: a secret must not contain a comma nor begin or end with white space (they are passed comma-separated)" }}
+{{- end }}
+{{- end }}
+{{- if and .Values.serviceMonitor.enabled (not .Values.metricsService.enabled) }}
+{{- fail "serviceMonitor.enabled needs metricsService.enabled: the ServiceMonitor selects the metrics Service" }}
+{{- end }}
 {{- end }}
 
 {{/* The install notes (NOTES.txt), as a template so tests can render them. */}}
@@ -71,9 +79,10 @@ Point each app's Razorpay SDK at it instead of https://api.razorpay.com:
 Webhooks: register https://<your ingress host>{{ .Values.webhooks.path }} in the
 Razorpay dashboard with the same secret.
 {{- end }}
-{{- if and (gt (.Values.replicaCount | int) 1) (not .Values.redis.url) }}
+{{- $replicas := ternary .Values.autoscaling.maxReplicas .Values.replicaCount .Values.autoscaling.enabled | int }}
+{{- if and (gt $replicas 1) (not .Values.redis.url) }}
 
-WARNING: {{ .Values.replicaCount }} replicas run with in-memory caches
+WARNING: {{ if .Values.autoscaling.enabled }}up to {{ end }}{{ $replicas }} replicas run with in-memory caches
 (cache.allowInMemoryWithReplicas). They do not share entries or purges: after
 a write through one replica, the others may serve the old copy until its TTL.
 Set redis.url for shared mode.
