@@ -1,39 +1,21 @@
 package webhook
 
 import (
-	"encoding/json"
 	"net/http"
 	"strconv"
+
+	"github.com/rzpgate/rzpgate/internal/apierror"
 )
 
 // Razorpay error codes the receiver answers with.
 const (
-	codeBadRequest = "BAD_REQUEST_ERROR"
-	codeServer     = "SERVER_ERROR"
+	codeBadRequest = apierror.BadRequest
+	codeServer     = apierror.Server
 )
-
-// apiError is Razorpay's error body, as the gateway's own errors have it.
-// It has no internal_error_code field on purpose: razorpay-go misreads some
-// of its values as success.
-type apiError struct {
-	Error apiErrorDetail `json:"error"`
-}
-
-type apiErrorDetail struct {
-	Code        string   `json:"code"`
-	Description string   `json:"description"`
-	Source      string   `json:"source"`
-	Step        string   `json:"step"`
-	Reason      string   `json:"reason"`
-	Metadata    struct{} `json:"metadata"`
-}
 
 // writeError answers with an error in Razorpay's shape.
 func writeError(w http.ResponseWriter, status int, code, description string) {
-	body, _ := json.Marshal(apiError{Error: apiErrorDetail{
-		Code: code, Description: description, Source: "NA", Step: "NA", Reason: "NA",
-	}})
-	writeJSON(w, status, body)
+	apierror.Write(w, status, code, description)
 }
 
 // writeJSON answers with a JSON body that is never cached.

@@ -390,8 +390,8 @@ func TestMethodNotAllowed(t *testing.T) {
 	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "POST" {
 		t.Errorf("GET: status %d, Allow %q; want 405, POST", resp.StatusCode, resp.Header.Get("Allow"))
 	}
-	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
-		t.Errorf("Content-Type %q, want application/json", ct)
+	if ct := resp.Header.Get("Content-Type"); ct != "application/json; charset=UTF-8" {
+		t.Errorf("Content-Type %q, want application/json; charset=UTF-8, as every gateway error", ct)
 	}
 	checkError(t, b, "BAD_REQUEST_ERROR")
 }
