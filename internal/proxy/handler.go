@@ -252,18 +252,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header()["X-Request-Id"] = []string{id}
 
 	rt, entity := match(r)
-	if rt != routeGateway {
-		// Forwarded upstream. A webhook keeps Razorpay's headers as they
-		// came: it is forwarded to the apps unchanged.
-		r.Header["X-Request-Id"] = []string{id}
-	}
 	if rt == routeGateway {
 		// The gateway's own paths come before tenants and limits: Razorpay
-		// sends webhooks with no tenant, and must not be refused.
+		// sends webhooks with no tenant, and must not be refused. A webhook
+		// keeps its headers as they came (no X-Request-Id is added): it is
+		// forwarded to the apps unchanged.
 		status := h.serveGateway(w, r)
 		h.record(r, id, rt, outcomeNone, status, start, "")
 		return
 	}
+	r.Header["X-Request-Id"] = []string{id} // forwarded upstream
 	outcome := outcomeNone
 	defer func() {
 		// ReverseProxy aborts the response (panics with ErrAbortHandler)
