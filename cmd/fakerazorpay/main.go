@@ -51,6 +51,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		"comma-separated key_id:secret accounts; rzp_test_A and rzp_test_B own the seeded entities, others start empty")
 	latency := fs.Duration("latency", 0, "delay before every response")
 	commitDelay := fs.Duration("commit-delay", 0, "delay before every write is applied, whether or not its client waits")
+	anyKey := fs.String("any-key", "",
+		"answer any Basic credential whose key id has no account as this account (e.g. rzp_test_A), for load tests with many credentials")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -72,8 +74,18 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	for id, secret := range accounts {
 		fake.AddAccount(id, secret)
 	}
+	if *anyKey != "" {
+		if _, ok := accounts[*anyKey]; !ok {
+			fmt.Fprintf(stderr, "invalid -any-key: %q is not one of -keys\n", *anyKey)
+			return errUsage
+		}
+	}
 	fake.SetLatency(*latency)
 	fake.SetCommitDelay(*commitDelay)
+	fake.SetAnyKey(*anyKey)
+	// Nothing reads the requests a command's fake would keep, so it only
+	// counts them: kept, they would grow its memory without bound under load.
+	fake.SetKeepRequests(false)
 
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
@@ -81,7 +93,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	srv := &http.Server{Handler: fake, ReadHeaderTimeout: 10 * time.Second}
 	slog.New(slog.NewTextHandler(stderr, nil)).Info("fakerazorpay listening",
-		"addr", ln.Addr().String(), "accounts", len(accounts), "latency", *latency, "commit_delay", *commitDelay)
+		"addr", ln.Addr().String(), "accounts", len(accounts), "latency", *latency, "commit_delay", *commitDelay,
+		"any_key", *anyKey)
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

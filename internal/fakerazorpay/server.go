@@ -29,6 +29,9 @@ type Server struct {
 	header      map[string]string // extra response headers, by canonical key
 	requests    []Request
 	counts      map[string]int // by countKey(method, path)
+	total       int            // requests received, whether kept or not
+	discard     bool           // requests are counted but not kept; see SetKeepRequests
+	anyKey      string         // the account answering unknown key ids; see SetAnyKey
 	pending     int            // delayed writes not yet committed
 	committed   chan struct{}  // closed when a delayed write commits; nil when none is pending
 	hook        webhookTarget  // where events are sent; see SetWebhook
@@ -157,6 +160,11 @@ func (s *Server) authenticate(r *http.Request) (*account, response, bool) {
 		return nil, unauthorized("Please provide your api key for authentication purposes."), false
 	}
 	acct := s.accounts[key]
+	if acct == nil && s.anyKey != "" && secret != "" {
+		if acct = s.accounts[s.anyKey]; acct != nil {
+			return acct, response{}, true
+		}
+	}
 	if acct == nil {
 		return nil, unauthorized("The api key provided is invalid"), false
 	}
@@ -171,8 +179,17 @@ func unauthorized(description string) response {
 	return errorResponse(http.StatusUnauthorized, codeBadRequest, description, "")
 }
 
-// record appends r to the log. s.mu must be held.
+// record counts r and, unless requests are discarded, appends it to the
+// log. s.mu must be held.
 func (s *Server) record(r *http.Request, body []byte) {
+	s.total++
+	if s.counts == nil {
+		s.counts = make(map[string]int)
+	}
+	s.counts[countKey(r.Method, r.URL.Path)]++
+	if s.discard {
+		return
+	}
 	s.requests = append(s.requests, Request{
 		Method:   r.Method,
 		Path:     r.URL.Path,
@@ -180,10 +197,6 @@ func (s *Server) record(r *http.Request, body []byte) {
 		Header:   r.Header.Clone(),
 		Body:     body,
 	})
-	if s.counts == nil {
-		s.counts = make(map[string]int)
-	}
-	s.counts[countKey(r.Method, r.URL.Path)]++
 }
 
 // countKey is the key of Server.counts: the method and the path without a
@@ -291,11 +304,12 @@ func (s *Server) Count(method, path string) int {
 func (s *Server) Total() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.requests)
+	return s.total
 }
 
 // Requests returns copies of the requests received since the Server was
-// created or last reset, in arrival order.
+// created or last reset, in arrival order; none received while requests
+// were discarded (see SetKeepRequests).
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -313,7 +327,28 @@ func (s *Server) Requests() []Request {
 func (s *Server) ResetCounts() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.requests, s.counts = nil, nil
+	s.requests, s.counts, s.total = nil, nil, 0
+}
+
+// SetKeepRequests sets whether later requests are kept for Requests; by
+// default they are. Discarded requests are still counted by Count and
+// Total. A load test turns keeping off, since every kept request holds its
+// headers and body for the Server's lifetime.
+func (s *Server) SetKeepRequests(keep bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.discard = !keep
+}
+
+// SetAnyKey makes every later request whose Basic credentials name a key
+// id that has no account of its own, with any non-empty secret, answered as
+// the account keyID, sharing its entities. A load test uses it to send many
+// distinct credentials. Known key ids still need their own secret. An empty
+// keyID, or one that has no account when a request arrives, turns it off.
+func (s *Server) SetAnyKey(keyID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.anyKey = keyID
 }
 
 // SetLatency makes every later response wait d after the entity state was
