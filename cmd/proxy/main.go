@@ -88,6 +88,10 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 	if err != nil {
 		return err
 	}
+	var accessLog io.Writer
+	if level <= slog.LevelInfo {
+		accessLog = logs // request lines, built by the gateway itself
+	}
 	h, err := proxy.New(proxy.Config{
 		Upstream:  upstream,
 		Transport: transport,
@@ -107,6 +111,7 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 		UpstreamTimeout:      cfg.Upstream.Timeout.D(),
 		WriteHold:            cfg.EffectiveWriteHold(),
 		Logger:               logger,
+		AccessLog:            accessLog,
 		Registerer:           reg,
 	})
 	if err != nil {

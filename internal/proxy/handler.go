@@ -73,9 +73,13 @@ type Config struct {
 	// nor stored, since Razorpay may still commit it. Zero means
 	// UpstreamTimeout plus one minute.
 	WriteHold time.Duration
-	// Logger receives one line per request and the gateway's warnings; nil
-	// discards them.
+	// Logger receives the gateway's warnings, and one line per request at
+	// info level unless AccessLog is set; nil discards them.
 	Logger *slog.Logger
+	// AccessLog, if not nil, receives one JSON line per request, in the
+	// shape Logger's lines would have with slog's JSONHandler, built by hand
+	// because it runs on every request. Its Write must not keep the slice.
+	AccessLog io.Writer
 	// Registerer registers the gateway's metrics; nil registers none.
 	Registerer prometheus.Registerer
 	// Clock returns the current time; nil means time.Now.
@@ -119,6 +123,7 @@ type Handler struct {
 	budgetPolicy []string
 	breakers     *limiter.Breakers
 	log          *slog.Logger
+	accessLog    io.Writer
 	metrics      *metrics
 	clock        func() time.Time
 
@@ -168,14 +173,15 @@ func New(cfg Config) (*Handler, error) {
 		cfg.Clock = time.Now
 	}
 	h := &Handler{
-		store:    cfg.Store,
-		keys:     newKeyer(cfg.KeySecret),
-		maxBody:  orDefault(cfg.MaxBodyBytes, 1<<20),
-		maxEntry: orDefault(cfg.MaxEntryBytes, 1<<20),
-		timeout:  orDefault(cfg.UpstreamTimeout, 60*time.Second),
-		log:      cfg.Logger,
-		metrics:  newMetrics(cfg.Registerer),
-		clock:    cfg.Clock,
+		store:     cfg.Store,
+		keys:      newKeyer(cfg.KeySecret),
+		maxBody:   orDefault(cfg.MaxBodyBytes, 1<<20),
+		maxEntry:  orDefault(cfg.MaxEntryBytes, 1<<20),
+		timeout:   orDefault(cfg.UpstreamTimeout, 60*time.Second),
+		log:       cfg.Logger,
+		accessLog: cfg.AccessLog,
+		metrics:   newMetrics(cfg.Registerer),
+		clock:     cfg.Clock,
 	}
 	h.writeHold = orDefault(cfg.WriteHold, h.timeout+time.Minute)
 	h.stale = cfg.StaleIfError.byRoute()
@@ -249,7 +255,8 @@ func orDefault[T int64 | time.Duration](v, def T) T {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := h.clock()
 	id := requestID(r)
-	w.Header()["X-Request-Id"] = []string{id}
+	ids := []string{id} // shared read-only by the request and the response
+	w.Header()["X-Request-Id"] = ids
 
 	rt, entity := match(r)
 	if rt == routeGateway {
@@ -261,7 +268,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.record(r, id, rt, outcomeNone, status, start, "")
 		return
 	}
-	r.Header["X-Request-Id"] = []string{id} // forwarded upstream
+	r.Header["X-Request-Id"] = ids // forwarded upstream
 	outcome := outcomeNone
 	defer func() {
 		// ReverseProxy aborts the response (panics with ErrAbortHandler)
@@ -361,8 +368,14 @@ func (h *Handler) Purge(ctx context.Context, tags ...string) error {
 // record counts a request in the metrics and writes its access-log line;
 // abort, if not empty, says why its response was cut off.
 func (h *Handler) record(r *http.Request, id string, rt route, o outcome, status int, start time.Time, abort string) {
-	d := h.clock().Sub(start)
+	now := h.clock()
+	d := now.Sub(start)
 	h.metrics.observe(rt, r.Method, o, status, d)
+	if h.accessLog != nil {
+		writeAccessLine(h.accessLog, &accessLine{time: now, id: id, method: r.Method, route: rt.String(),
+			path: r.URL.Path, status: status, cache: o.String(), duration: d, abort: abort})
+		return
+	}
 	if !h.log.Enabled(r.Context(), slog.LevelInfo) {
 		return
 	}
@@ -387,16 +400,15 @@ func (h *Handler) serveCached(w http.ResponseWriter, r *http.Request, rt route, 
 	if len(r.URL.RawQuery) > maxQueryLen {
 		return h.bypass(w, r) // keys and tag sets stay small
 	}
-	params, err := parseQuery(r.URL.RawQuery)
-	if err != nil {
+	q := h.keys.parseCanonical(r.URL.RawQuery)
+	if !q.ok {
 		return h.bypass(w, r)
 	}
 	if rt == routeQRCodes {
-		cust, ok := lookup(params, "customer_id")
-		if !ok || !isID(cust, "cust_") {
+		if !isID(q.customer, "cust_") {
 			return h.bypass(w, r)
 		}
-		entity = cust
+		entity = q.customer
 	}
 	auth := r.Header["Authorization"]
 	if len(auth) == 0 {
@@ -418,7 +430,7 @@ func (h *Handler) serveCached(w http.ResponseWriter, r *http.Request, rt route, 
 	}
 	// Every value of both headers is forwarded, so every value is keyed: a
 	// repeated header must not share an entry with its first value alone.
-	key := h.keys.key(rt, strings.Join(auth, "\n"), strings.Join(r.Header["X-Razorpay-Account"], "\n"), entity, canonicalQuery(params))
+	key := h.keys.key(rt, strings.Join(auth, "\n"), strings.Join(r.Header["X-Razorpay-Account"], "\n"), entity, q.canonical)
 
 	var stale *cache.Entry
 	if !dir.noCache {

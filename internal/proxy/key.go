@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/maypok86/otter/v2"
 )
 
 // errBadQuery marks a query string the gateway cannot canonicalise; such a
@@ -27,7 +29,21 @@ var errBadQuery = errors.New("malformed query string")
 // partition, and raw credentials never appear in a key (issue #2).
 type keyer struct {
 	pool sync.Pool // of *hasher
+	// partitions memoises partition by credentials: most requests come
+	// from a few services, and the HMAC is the dearest step of a hit. The
+	// memo lives in this process only; its keys are never stored or logged.
+	partitions *otter.Cache[string, [partitionLen]byte]
+	// queries memoises parseCanonical by raw query (which carries no
+	// secret): a long query costs microseconds to canonicalise (issue #11).
+	queries *otter.Cache[string, canonQuery]
 }
+
+// memoPartitions bounds the partition memo, in credentials; memoQueryBytes
+// bounds the query memo, in bytes of raw and canonical queries.
+const (
+	memoPartitions = 4096
+	memoQueryBytes = 4 << 20
+)
 
 // hasher is an HMAC-SHA256 keyed with the secret and a scratch buffer for
 // its input, reused across requests.
@@ -37,7 +53,15 @@ type hasher struct {
 }
 
 func newKeyer(secret []byte) *keyer {
-	k := &keyer{}
+	k := &keyer{
+		partitions: otter.Must(&otter.Options[string, [partitionLen]byte]{MaximumSize: memoPartitions}),
+		queries: otter.Must(&otter.Options[string, canonQuery]{
+			MaximumWeight: memoQueryBytes,
+			Weigher: func(raw string, q canonQuery) uint32 {
+				return uint32(len(raw) + len(q.canonical) + len(q.customer) + 64)
+			},
+		}),
+	}
 	k.pool.New = func() any { return &hasher{mac: hmac.New(sha256.New, secret), buf: make([]byte, 0, 256)} }
 	return k
 }
@@ -49,6 +73,22 @@ const partitionLen = 32
 // Authorization and X-Razorpay-Account values, so that it depends on the
 // secret too and reveals neither.
 func (k *keyer) partition(auth, account string) [partitionLen]byte {
+	// Header values hold no NUL, so auth alone and auth NUL account name
+	// distinct callers; the common case (no account) costs no allocation.
+	memo := auth
+	if account != "" {
+		memo = auth + "\x00" + account
+	}
+	if hx, ok := k.partitions.GetIfPresent(memo); ok {
+		return hx
+	}
+	hx := k.hmac(auth, account)
+	k.partitions.Set(memo, hx)
+	return hx
+}
+
+// hmac computes partition's value.
+func (k *keyer) hmac(auth, account string) [partitionLen]byte {
 	var sum [sha256.Size]byte
 	h := k.pool.Get().(*hasher)
 	// The fields are separated by a byte that cannot occur in a header
@@ -78,6 +118,34 @@ func (k *keyer) key(rt route, auth, account, id, q string) string {
 	b.WriteByte('|')
 	b.WriteString(q)
 	return b.String()
+}
+
+// canonQuery is what a cacheable GET's key needs from its raw query.
+type canonQuery struct {
+	// canonical is the canonical form (canonicalQuery).
+	canonical string
+	// customer is the only customer_id value, if there is exactly one.
+	customer string
+	// ok is false when the query cannot be canonicalised (parseQuery).
+	ok bool
+}
+
+// parseCanonical returns what the key of a GET with raw query needs,
+// memoised.
+func (k *keyer) parseCanonical(raw string) canonQuery {
+	if raw == "" {
+		return canonQuery{ok: true}
+	}
+	if q, ok := k.queries.GetIfPresent(raw); ok {
+		return q
+	}
+	var q canonQuery
+	if ps, err := parseQuery(raw); err == nil {
+		q.customer, _ = lookup(ps, "customer_id")
+		q.canonical, q.ok = canonicalQuery(ps), true
+	}
+	k.queries.Set(raw, q)
+	return q
 }
 
 // param is one decoded query parameter.
