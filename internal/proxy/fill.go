@@ -315,7 +315,7 @@ func readFill(resp *http.Response) error {
 		resp.Header.Del("Content-Encoding")
 		resp.Header.Del("Content-Length")
 	}
-	body, err := io.ReadAll(io.LimitReader(r, int64(c.limit)+1))
+	body, err := readBody(r, resp.ContentLength, c.limit)
 	if err != nil {
 		resp.Body.Close()
 		return fmt.Errorf("reading upstream body: %w", err)
@@ -328,6 +328,31 @@ func readFill(resp *http.Response) error {
 	}
 	resp.Body = http.NoBody
 	return nil
+}
+
+// readBody reads r to its end, or up to one byte past limit, into one
+// buffer sized from the declared length when there is one (io.ReadAll
+// would grow its buffer several times for a typical response).
+func readBody(r io.Reader, declared int64, limit int) ([]byte, error) {
+	if declared < 0 || declared > int64(limit) {
+		return io.ReadAll(io.LimitReader(r, int64(limit)+1))
+	}
+	// One byte more than declared, so that reaching EOF costs no growth.
+	buf := make([]byte, 0, declared+1)
+	r = io.LimitReader(r, int64(limit)+1)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)] // longer than declared
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
 }
 
 // readCloser reads from one reader and closes another.
