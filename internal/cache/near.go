@@ -329,7 +329,7 @@ func (n *Near) receive(ctx context.Context, ps *redis.PubSub) (confirmed bool) {
 				n.reset(true)
 			}
 		case *redis.Message:
-			tags, err := decodeTags([]byte(m.Payload))
+			tags, err := decodeTags(m.Payload)
 			if err != nil {
 				n.reset(true) // Something was purged; we cannot tell what.
 				continue

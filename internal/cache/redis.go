@@ -125,14 +125,14 @@ func (r *Redis) PurgeChannel() string { return r.channel }
 // Get returns the entry stored under key, fresh or stale, compressed if it
 // was stored compressed (see RedisConfig.CompressMin).
 func (r *Redis) Get(ctx context.Context, key string) (*Entry, error) {
-	b, err := r.client.Get(ctx, r.entryKey(key)).Bytes()
+	v, err := r.client.Get(ctx, r.entryKey(key)).Result()
 	if errors.Is(err, redis.Nil) {
 		return nil, ErrMiss
 	}
 	if err != nil {
 		return nil, fmt.Errorf("getting entry: %w", err)
 	}
-	e, err := decodeEntry(b)
+	e, err := decodeEntry(v)
 	if err != nil {
 		// A value this gateway cannot read, say from a newer version in
 		// a rolling upgrade, is a miss; the refill overwrites it.

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 )
 
 // codecVersion is the first byte of every encoded entry. A gateway that
@@ -65,19 +66,24 @@ func encodeEntry(e *Entry) []byte {
 }
 
 // decodeEntry parses a value written by encodeEntry. It returns an error
-// wrapping errCorrupt, never panics, for any other input. The returned
-// entry's Body aliases b.
-func decodeEntry(b []byte) (*Entry, error) {
-	d := decoder{b: b}
-	v := d.byte()
-	if v != 1 && v != codecVersion {
-		return nil, fmt.Errorf("%w: unknown version %d", errCorrupt, v)
+// wrapping errCorrupt, never panics, for any other input.
+//
+// decodeEntry copies nothing, since a hit's value is mostly body and the
+// entry is immutable (issue #11): the tags are substrings of v, the body
+// shares v's bytes, as go-redis's StringCmd.Bytes does, and the header is
+// the one shared by every entry stored with the same header (see
+// headerBlocks), so neither may be modified.
+func decodeEntry(v string) (*Entry, error) {
+	d := decoder{s: v}
+	version := d.byte()
+	if version != 1 && version != codecVersion {
+		return nil, fmt.Errorf("%w: unknown version %d", errCorrupt, version)
 	}
 	status := d.uvarint()
 	storedAt := d.varint()
 	ttl := d.uvarint()
 	var stale uint64
-	if v >= 2 {
+	if version >= 2 {
 		stale = d.uvarint()
 	}
 	if d.err == nil && stale > math.MaxInt64/uint64(time.Millisecond) {
@@ -94,12 +100,16 @@ func decodeEntry(b []byte) (*Entry, error) {
 		StoredAt: time.UnixMilli(storedAt),
 		TTL:      time.Duration(ttl) * time.Millisecond,
 		Stale:    time.Duration(stale) * time.Millisecond,
-		Header:   http.Header{},
 	}
+	block := d.s
 	for range d.count() {
-		k, v := d.string(), d.string()
-		e.Header[k] = append(e.Header[k], v)
+		d.string()
+		d.string()
 	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	e.Header = headerBlocks.get(block[:len(block)-len(d.s)])
 	if n := d.count(); n > 0 {
 		e.Tags = make([]string, 0, n)
 		for range n {
@@ -109,8 +119,8 @@ func decodeEntry(b []byte) (*Entry, error) {
 	if d.err != nil {
 		return nil, d.err
 	}
-	if len(d.b) > 0 {
-		e.Body = d.b
+	if len(d.s) > 0 {
+		e.Body = unsafe.Slice(unsafe.StringData(d.s), len(d.s))
 	}
 	return e, nil
 }
@@ -126,10 +136,10 @@ func encodeTags(tags []string) []byte {
 }
 
 // decodeTags parses a payload written by encodeTags.
-func decodeTags(b []byte) ([]string, error) {
-	d := decoder{b: b}
+func decodeTags(b string) ([]string, error) {
+	d := decoder{s: b}
 	var tags []string
-	for len(d.b) > 0 && d.err == nil {
+	for len(d.s) > 0 && d.err == nil {
 		tags = append(tags, d.string())
 	}
 	if d.err != nil {
@@ -146,7 +156,7 @@ func appendString(b []byte, s string) []byte {
 // decoder reads the fields of an encoding in order. After the first
 // error every read returns a zero value, so callers check err once.
 type decoder struct {
-	b   []byte
+	s   string
 	err error
 }
 
@@ -154,36 +164,44 @@ func (d *decoder) fail(what string) {
 	if d.err == nil {
 		d.err = fmt.Errorf("%w: truncated %s", errCorrupt, what)
 	}
-	d.b = nil
+	d.s = ""
 }
 
 func (d *decoder) byte() byte {
-	if len(d.b) == 0 {
+	if len(d.s) == 0 {
 		d.fail("version")
 		return 0
 	}
-	c := d.b[0]
-	d.b = d.b[1:]
+	c := d.s[0]
+	d.s = d.s[1:]
 	return c
 }
 
+// uvarint reads a number as binary.Uvarint would, from a string.
 func (d *decoder) uvarint() uint64 {
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.fail("number")
-		return 0
+	var v uint64
+	for i := 0; i < len(d.s) && i < binary.MaxVarintLen64; i++ {
+		c := d.s[i]
+		if c < 0x80 {
+			if i == binary.MaxVarintLen64-1 && c > 1 {
+				break // overflows 64 bits
+			}
+			d.s = d.s[i+1:]
+			return v | uint64(c)<<(7*i)
+		}
+		v |= uint64(c&0x7f) << (7 * i)
 	}
-	d.b = d.b[n:]
-	return v
+	d.fail("number")
+	return 0
 }
 
+// varint reads a zig-zag encoded number, as binary.Varint would.
 func (d *decoder) varint() int64 {
-	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.fail("number")
-		return 0
+	u := d.uvarint()
+	v := int64(u >> 1)
+	if u&1 != 0 {
+		v = ^v
 	}
-	d.b = d.b[n:]
 	return v
 }
 
@@ -191,21 +209,22 @@ func (d *decoder) varint() int64 {
 // so a corrupt count cannot make the caller allocate more than len(b).
 func (d *decoder) count() int {
 	n := d.uvarint()
-	if n > uint64(len(d.b)) {
+	if n > uint64(len(d.s)) {
 		d.fail("list")
 		return 0
 	}
 	return int(n)
 }
 
+// string returns the next string, a substring of the encoding.
 func (d *decoder) string() string {
 	n := d.uvarint()
-	if n > uint64(len(d.b)) {
+	if n > uint64(len(d.s)) {
 		d.fail("string")
 		return ""
 	}
-	s := string(d.b[:n])
-	d.b = d.b[n:]
+	s := d.s[:n]
+	d.s = d.s[n:]
 	return s
 }
 

@@ -48,7 +48,7 @@ func TestCodecRoundTrip(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
-			got, err := decodeEntry(encodeEntry(tt.e))
+			got, err := decodeEntry(string(encodeEntry(tt.e)))
 			if err != nil {
 				t.Fatalf("decodeEntry: %v", err)
 			}
@@ -94,7 +94,7 @@ func TestDecodeVersion1(t *testing.T) {
 	// pair, one tag, then the body.
 	v1 := []byte{1, 0xc8, 0x01, 0xd0, 0x0f, 0xb0, 0xea, 0x01, 1, 1, 'A', 1, 'b', 1, 1, 't'}
 	v1 = append(v1, "body"...)
-	got, err := decodeEntry(v1)
+	got, err := decodeEntry(string(v1))
 	if err != nil {
 		t.Fatalf("decodeEntry(version 1): %v", err)
 	}
@@ -118,7 +118,7 @@ func TestDecodeEntryCorrupt(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
-			if got, err := decodeEntry(tt.b); !errors.Is(err, errCorrupt) {
+			if got, err := decodeEntry(string(tt.b)); !errors.Is(err, errCorrupt) {
 				t.Errorf("decodeEntry(%x) = %v, %v; want errCorrupt", tt.b, got, err)
 			}
 		})
@@ -135,13 +135,13 @@ func TestTagsRoundTrip(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
-			got, err := decodeTags(encodeTags(tt.tags))
+			got, err := decodeTags(string(encodeTags(tt.tags)))
 			if err != nil || !reflect.DeepEqual(got, tt.tags) {
 				t.Errorf("decodeTags(encodeTags(%q)) = %q, %v; want the tags", tt.tags, got, err)
 			}
 		})
 	}
-	if _, err := decodeTags([]byte{5, 'a'}); !errors.Is(err, errCorrupt) {
+	if _, err := decodeTags("\x05a"); !errors.Is(err, errCorrupt) {
 		t.Errorf("decodeTags(truncated) error = %v, want errCorrupt", err)
 	}
 }
@@ -220,7 +220,7 @@ func FuzzDecodeEntry(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte{codecVersion, 200, 1, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		e, err := decodeEntry(b)
+		e, err := decodeEntry(string(b))
 		if err != nil {
 			if !errors.Is(err, errCorrupt) {
 				t.Fatalf("decodeEntry error %v does not wrap errCorrupt", err)
@@ -228,7 +228,7 @@ func FuzzDecodeEntry(f *testing.F) {
 			return
 		}
 		// Whatever decodes re-encodes to a value that decodes the same.
-		again, err := decodeEntry(encodeEntry(e))
+		again, err := decodeEntry(string(encodeEntry(e)))
 		if err != nil {
 			t.Fatalf("re-decoding: %v", err)
 		}
@@ -252,7 +252,7 @@ func BenchmarkCodec(b *testing.B) {
 		}
 	})
 	b.Run("decode", func(b *testing.B) {
-		v := encodeEntry(e)
+		v := string(encodeEntry(e))
 		b.ReportAllocs()
 		for b.Loop() {
 			if _, err := decodeEntry(v); err != nil {

@@ -211,7 +211,7 @@ func TestRedisPurgePublishes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := decodeTags([]byte(msg.Payload))
+	got, err := decodeTags(msg.Payload)
 	if err != nil || strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("published tags = %q, %v; want %q", got, err, want)
 	}
