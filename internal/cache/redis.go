@@ -17,6 +17,7 @@ import (
 type RedisClient interface {
 	redis.Scripter
 	Get(ctx context.Context, key string) *redis.StringCmd
+	Pipeline() redis.Pipeliner
 	SetNX(ctx context.Context, key string, value any, expiration time.Duration) *redis.BoolCmd
 	Exists(ctx context.Context, keys ...string) *redis.IntCmd
 }
@@ -35,6 +36,10 @@ type RedisConfig struct {
 	// CompressMin is the smallest body that is stored gzip-compressed when
 	// that saves at least 10%; zero means 1024 bytes, negative never.
 	CompressMin int
+	// MaxBatch bounds how many concurrent Gets are sent to Redis together
+	// as one pipeline; zero means 128, and negative sends each Get on its
+	// own round trip.
+	MaxBatch int
 }
 
 const (
@@ -77,6 +82,7 @@ type Redis struct {
 	fenceRetention time.Duration
 	compressMin    int
 	now            func() time.Time
+	gets           *getPipeline // gets is nil when Gets are not pipelined.
 	// purged counts the entries this process's purges deleted.
 	purged atomic.Uint64
 }
@@ -106,8 +112,11 @@ func NewRedis(client RedisClient, cfg RedisConfig) (*Redis, error) {
 	if cfg.CompressMin == 0 {
 		cfg.CompressMin = defaultCompressMin
 	}
+	if cfg.MaxBatch == 0 {
+		cfg.MaxBatch = defaultMaxBatch
+	}
 	prefix := "{" + cfg.Prefix + "}"
-	return &Redis{
+	r := &Redis{
 		client:         client,
 		prefix:         prefix,
 		channel:        cfg.Prefix + "purge",
@@ -115,7 +124,11 @@ func NewRedis(client RedisClient, cfg RedisConfig) (*Redis, error) {
 		fenceRetention: cfg.FenceRetention,
 		compressMin:    cfg.CompressMin,
 		now:            cfg.Clock,
-	}, nil
+	}
+	if cfg.MaxBatch > 0 {
+		r.gets = newGetPipeline(client, cfg.MaxBatch)
+	}
+	return r, nil
 }
 
 // PurgeChannel returns the pub/sub channel on which Purge publishes the
@@ -123,9 +136,16 @@ func NewRedis(client RedisClient, cfg RedisConfig) (*Redis, error) {
 func (r *Redis) PurgeChannel() string { return r.channel }
 
 // Get returns the entry stored under key, fresh or stale, compressed if it
-// was stored compressed (see RedisConfig.CompressMin).
+// was stored compressed (see RedisConfig.CompressMin). Concurrent Gets
+// share round trips to Redis (see RedisConfig.MaxBatch).
 func (r *Redis) Get(ctx context.Context, key string) (*Entry, error) {
-	v, err := r.client.Get(ctx, r.entryKey(key)).Result()
+	var v string
+	var err error
+	if r.gets != nil {
+		v, err = r.gets.get(ctx, r.entryKey(key))
+	} else {
+		v, err = r.client.Get(ctx, r.entryKey(key)).Result()
+	}
 	if errors.Is(err, redis.Nil) {
 		return nil, ErrMiss
 	}

@@ -57,17 +57,23 @@ func benchRedisEntry(i int, now time.Time) (string, *Entry) {
 func BenchmarkRedisGet(b *testing.B) {
 	srv := redistest.Start(b)
 	tests := []struct {
-		desc string
-		near bool
+		desc   string
+		near   bool
+		nopipe bool
 	}{
 		{desc: "chain=guard-redis"},
+		{desc: "chain=guard-redis-nopipe", nopipe: true},
 		{desc: "chain=guard-near-redis", near: true},
 	}
 	for _, tt := range tests {
 		b.Run(tt.desc, func(b *testing.B) {
 			srv.FlushAll(b)
 			client := srv.Client(b)
-			rs, err := NewRedis(client, RedisConfig{})
+			cfg := RedisConfig{}
+			if tt.nopipe {
+				cfg.MaxBatch = -1
+			}
+			rs, err := NewRedis(client, cfg)
 			if err != nil {
 				b.Fatal(err)
 			}
