@@ -1,0 +1,53 @@
+package harness
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"time"
+)
+
+// ServeBare serves the response saved in file (see captured) to every
+// request on addr until ctx is done: a bare net/http server writing the
+// same bytes and headers as a gateway's hit, the ceiling for any Go server
+// doing the gateway's job on this machine. Like the gateway, it writes
+// header values built once, and the body from memory.
+func ServeBare(ctx context.Context, addr, file string) error {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return fmt.Errorf("reading the response to serve: %w", err)
+	}
+	var c captured
+	if err := json.Unmarshal(b, &c); err != nil {
+		return fmt.Errorf("decoding the response to serve: %w", err)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listening: %w", err)
+	}
+	srv := &http.Server{
+		ReadHeaderTimeout: 10 * time.Second,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h := w.Header()
+			for k, v := range c.Header {
+				h[k] = v
+			}
+			w.WriteHeader(c.Status)
+			w.Write(c.Body)
+		}),
+	}
+	go func() {
+		<-ctx.Done()
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(shutdown)
+	}()
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serving: %w", err)
+	}
+	return nil
+}
