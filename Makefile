@@ -1,10 +1,10 @@
 # rzpgate: the two commands a new machine needs are `make run` and `make test`;
 # each installs what it lacks first.
 GO      ?= go
-BENCH   ?= .
+BENCH   ?=
 FUZZTIME ?= 30s
 
-.PHONY: run demo fake build test test-deploy vet vet-deploy dashboard bench fuzz deps redis-server prometheus
+.PHONY: run demo fake build test test-deploy test-bench vet vet-deploy dashboard bench fuzz deps redis-server prometheus wrk
 
 ## run: the gateway on the in-memory default (:8080, admin :9090, upstream api.razorpay.com)
 run: deps
@@ -30,10 +30,11 @@ build:
 	$(GO) build -o bin/fakerazorpay ./cmd/fakerazorpay
 
 ## test: vet, gofmt check, and the whole suite under the race detector (Redis tests start their own redis-server),
-## then the deploy module: dashboard, alert rules and both proved against a real Prometheus
+## then the deploy module: dashboard, alert rules and both proved against a real Prometheus; then the bench harness's tests
 test: deps redis-server prometheus vet
 	$(GO) test -race -count=1 ./...
 	$(MAKE) --no-print-directory test-deploy
+	$(MAKE) --no-print-directory test-bench
 
 ## test-deploy: the deploy module alone: dashboard JSON, promtool on the rules, the gateway scraped by a real Prometheus,
 ## helm lint and template of the chart decoded strictly and checked by the gateway's -check-config
@@ -56,9 +57,29 @@ vet:
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-## bench: Go benchmarks with allocations (BENCH=regexp to pick)
-bench: deps
-	$(GO) test -run='^$$' -bench='$(BENCH)' -benchmem ./...
+## bench: the performance harness (tools/bench, issue 11): builds bin/rzpgate and bin/fakerazorpay from this tree, runs
+## every scenario against nginx proxy_cache (when installed) and a bare net/http server on loopback, prints one table and
+## writes bin/bench/results.json and results.png. BENCHFLAGS adds flags (-quick, -only hit-memory,miss, -rounds 5,
+## -duration 5s, -entries 100000, -loader go, -no-nginx). BENCH=regexp runs the Go benchmarks with allocations instead.
+bench: deps wrk redis-server
+	@if [ -n "$(BENCH)" ]; then \
+		echo "$(GO) test -run='^$$' -bench='$(BENCH)' -benchmem ./..."; \
+		$(GO) test -run='^$$' -bench='$(BENCH)' -benchmem ./...; \
+	else \
+		set -e; \
+		$(GO) build -ldflags "$(LDFLAGS)" -o bin/rzpgate ./cmd/proxy; \
+		$(GO) build -o bin/fakerazorpay ./cmd/fakerazorpay; \
+		(cd tools/bench && $(GO) build -o ../../bin/rzpbench ./cmd/rzpbench); \
+		bin/rzpbench -rzpgate bin/rzpgate -fake bin/fakerazorpay -out bin/bench $(BENCHFLAGS); \
+	fi
+
+## test-bench: the harness's own module (tools/bench): gofmt, vet, and its tests under the race detector (wrk output,
+## statistics, both load generators, and a -quick run of every scenario against binaries built from this tree)
+test-bench: wrk redis-server
+	cd tools/bench && $(GO) mod download
+	@cd tools/bench && out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	cd tools/bench && $(GO) vet ./...
+	cd tools/bench && $(GO) test -race -count=1 ./...
 
 ## fuzz: each fuzz target for FUZZTIME
 fuzz: deps
@@ -77,6 +98,15 @@ redis-server:
 		echo "installing redis-server (Debian package)"; \
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server >/dev/null; }
+
+# wrk drives the bench harness's load (tools/bench): Debian's package,
+# installed when missing (needs root, as on CI). Without it the harness falls
+# back to its Go load generator, except with CI=true, where it fails.
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { \
+		echo "installing wrk (Debian package)"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk >/dev/null; }
 
 # promtool and prometheus for the deploy module's tests: Debian's package,
 # installed when either is missing (needs root, as on CI). Its postinst would
