@@ -265,10 +265,26 @@ func (g *Guard) UnusableSince() (time.Time, bool) {
 	return g.outage.start, !g.outage.start.IsZero()
 }
 
+// localGetter is a store that holds some entries in memory, such as Near,
+// and returns them without I/O.
+type localGetter interface {
+	getLocal(key string) (*Entry, bool)
+}
+
 // Get returns the inner store's entry, ErrMiss, or ErrUnavailable.
 func (g *Guard) Get(ctx context.Context, key string) (*Entry, error) {
 	if err := g.flush(ctx); err != nil {
 		return nil, err
+	}
+	// An entry in memory needs neither the timeout nor the breaker, which
+	// cost more than the lookup (issue #11); nor does it say anything of
+	// the remote store's health, so it must not count as a success that
+	// resets the breaker's count of failures. Only a closed breaker lets
+	// it through, so that an open or probing one answers as it did.
+	if l, ok := g.inner.(localGetter); ok && g.probeAt.Load() == nil {
+		if e, ok := l.getLocal(key); ok {
+			return e, nil
+		}
 	}
 	var e *Entry
 	err := g.do(ctx, "get", func(ctx context.Context) error {

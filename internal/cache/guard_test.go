@@ -406,3 +406,67 @@ func TestGuardPurgesWhileOpen(t *testing.T) {
 		t.Errorf("Get with the breaker open = %v; want ErrUnavailable (reads still wait for the breaker)", err)
 	}
 }
+
+// TestGuardNearHits: entries a near cache holds are served without the
+// timeout and the breaker while the breaker is closed, and neither count
+// as calls to Redis nor hide its failures from the breaker; an open
+// breaker and a pending purge refuse them as they refuse every read.
+func TestGuardNearHits(t *testing.T) {
+	srv := redistest.Start(t)
+	if srv.Shared() {
+		t.Skip("needs a private redis-server to pause")
+	}
+	newGuard := func(t *testing.T) (*Guard, *clock, *funcStore) {
+		n, c := newTestNear(t, srv, nil, NearConfig{TTL: time.Minute})
+		calls := &funcStore{}
+		g := NewGuard(n, GuardConfig{
+			Timeout:     100 * time.Millisecond,
+			Failures:    3,
+			OpenTimeout: time.Hour,
+			OnCall:      func(op string, _ time.Duration, _ bool) { calls.record(op) },
+		})
+		t.Cleanup(func() { g.Close() })
+		mustSet(t, g, "held", newRedisEntry(c, "v", time.Hour, "qr_1"), mustRedisFence(t, g))
+		mustSet(t, g, "other", newRedisEntry(c, "w", time.Hour, "pay_1"), mustRedisFence(t, g))
+		return g, c, calls
+	}
+	ctx := context.Background()
+
+	t.Run("breaker", func(t *testing.T) {
+		g, _, calls := newGuard(t)
+		before := len(calls.list())
+		assertBody(t, g, "held", "v")
+		if got := calls.list()[before:]; len(got) != 0 {
+			t.Errorf("a hit in memory made calls %q; want none", got)
+		}
+		srv.Pause()
+		defer srv.Resume()
+		for i, key := range []string{"a", "held", "b", "held", "c"} {
+			e, err := g.Get(ctx, key)
+			if key == "held" {
+				if err != nil || string(e.Body) != "v" {
+					t.Errorf("Get %d (held) with Redis paused = %v, %v; want the entry from memory", i, e, err)
+				}
+			} else if !errors.Is(err, ErrUnavailable) {
+				t.Errorf("Get %d (%s) with Redis paused = %v; want ErrUnavailable", i, key, err)
+			}
+		}
+		if got := g.State(); got != "open" {
+			t.Fatalf("State() after 3 failures between hits in memory = %q, want open", got)
+		}
+		if _, err := g.Get(ctx, "held"); !errors.Is(err, ErrUnavailable) {
+			t.Errorf("Get (held) with the breaker open = %v; want ErrUnavailable", err)
+		}
+	})
+	t.Run("pending purge", func(t *testing.T) {
+		g, _, _ := newGuard(t)
+		srv.Pause()
+		defer srv.Resume()
+		if err := g.Purge(ctx, "qr_1"); !errors.Is(err, ErrUnavailable) {
+			t.Fatalf("Purge with Redis paused = %v; want ErrUnavailable", err)
+		}
+		if _, err := g.Get(ctx, "other"); !errors.Is(err, ErrUnavailable) {
+			t.Errorf("Get (other, held in memory) with a purge pending = %v; want ErrUnavailable", err)
+		}
+	})
+}

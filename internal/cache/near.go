@@ -139,8 +139,8 @@ func NewNear(inner *Redis, sub Subscriber, cfg NearConfig) (*Near, error) {
 
 // Get returns the entry from memory if held, or else from Redis.
 func (n *Near) Get(ctx context.Context, key string) (*Entry, error) {
-	if it, ok := n.entries.GetIfPresent(key); ok && n.inner.now().Before(it.e.KeepUntil()) {
-		return it.e, nil
+	if e, ok := n.getLocal(key); ok {
+		return e, nil
 	}
 	gen := n.gen.Load()
 	e, err := n.inner.Get(ctx, key)
@@ -149,6 +149,15 @@ func (n *Near) Get(ctx context.Context, key string) (*Entry, error) {
 	}
 	n.keep(key, e, gen)
 	return e, nil
+}
+
+// getLocal returns the entry held in memory for key, if any and still
+// kept, without touching Redis.
+func (n *Near) getLocal(key string) (*Entry, bool) {
+	if it, ok := n.entries.GetIfPresent(key); ok && n.inner.now().Before(it.e.KeepUntil()) {
+		return it.e, true
+	}
+	return nil, false
 }
 
 // Fence returns the Redis store's fence.
