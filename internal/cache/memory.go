@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,8 +15,8 @@ import (
 // MemoryConfig configures a Memory store. The zero value is usable.
 type MemoryConfig struct {
 	// MaxBytes bounds the heap the store holds: entries with their headers
-	// and tags, the tag index, and otter's own records of them. Zero means
-	// 64 MiB.
+	// and tags, the tag index, the headers entries share, and otter's own
+	// records of them. Zero means 64 MiB.
 	MaxBytes int64
 	// FenceRetention is how long a purge is remembered to fence fills that
 	// started before it; fills whose fence is older are refused. Zero means
@@ -102,14 +102,14 @@ func NewMemory(cfg MemoryConfig) (*Memory, error) {
 	m := &Memory{
 		clock:     cfg.Clock,
 		retention: cfg.FenceRetention,
-		index:     newTagIndex(),
+		index:     newTagIndex(headerBudget(cfg.MaxBytes)),
 		marks:     newExpiring(func(mk mark) time.Time { return mk.at.Add(cfg.FenceRetention) }),
 		holds:     newExpiring(func(until time.Time) time.Time { return until }),
 		claims:    newExpiring(func(until time.Time) time.Time { return until }),
 		maxClaims: cfg.MaxClaims,
 	}
 	entries, err := otter.New(&otter.Options[string, *item]{
-		MaximumWeight: uint64(cfg.MaxBytes),
+		MaximumWeight: uint64(cfg.MaxBytes - int64(headerBudget(cfg.MaxBytes))),
 		Weigher:       func(_ string, it *item) uint32 { return it.weight },
 		ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[string, *item]) time.Duration {
 			// otter keeps the deadline of a non-positive duration: an
@@ -181,22 +181,63 @@ func (m *Memory) Set(_ context.Context, key string, e *Entry, f Fence) error {
 	return nil
 }
 
-// newItem copies e for the store, compacting its body and tags if their
-// capacity wastes a size class: the proxy reads bodies with io.ReadAll,
-// which leaves a 700-byte body in an 896-byte array.
+// newItem copies e for the store. The body is compacted if its capacity
+// wastes a size class (the proxy reads bodies by appending, which leaves a
+// 700-byte body in an 896-byte array), and the tags are copied into memory
+// of the store's own: the proxy cuts an entry's first tag from the
+// request's path or query, whose whole string the tag would keep alive.
+// The header is left to tagIndex.add.
 func newItem(key string, e *Entry) *item {
 	it := &item{e: *e, key: key}
 	if allocSize(cap(e.Body)) > allocSize(len(e.Body)) {
 		it.e.Body = bytes.Clone(e.Body)
 	}
-	if allocSize(cap(e.Tags)*stringHeader) > allocSize(len(e.Tags)*stringHeader) {
-		it.e.Tags = slices.Clone(e.Tags)
-	}
 	if len(e.Tags) > 0 {
-		it.links = make([]link, len(e.Tags))
+		it.e.Tags = cloneTags(key, e.Tags)
+	}
+	if len(e.Tags) > 1 {
+		it.rest = &make([]link, len(e.Tags)-1)[0]
 	}
 	it.weight = uint32(min(it.cost(), 1<<31))
 	return it
+}
+
+// cloneTags returns a copy of tags whose strings are cut from key where it
+// holds them (the proxy's keys hold the entity's id, which is its first
+// tag) and otherwise share one new allocation.
+func cloneTags(key string, tags []string) []string {
+	out, n := make([]string, len(tags)), 0
+	for i, t := range tags {
+		if j := strings.Index(key, t); j >= 0 {
+			out[i] = key[j : j+len(t)]
+		} else {
+			n += len(t)
+		}
+	}
+	if n == 0 {
+		return out
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for i, t := range tags {
+		if out[i] == "" {
+			b.WriteString(t)
+		}
+	}
+	all := b.String()
+	for i, t := range tags {
+		if out[i] == "" {
+			out[i], all = all[:len(t)], all[len(t):]
+		}
+	}
+	return out
+}
+
+// headerBudget is the part of maxBytes set apart for the headers entries
+// share: a 64th, up to 4 MiB, which holds some 7,000 headers as the proxy
+// stores them, one for each body length in use.
+func headerBudget(maxBytes int64) int {
+	return int(min(maxBytes/64, 4<<20))
 }
 
 // Purge deletes every entry tagged with any of tags and fences fills that

@@ -208,22 +208,23 @@ func median(xs []float64) float64 {
 
 // paymentEntry returns the i'th of a stream of distinct entries shaped as
 // the proxy stores a payment fetched by id with expand[]=upi: a key as
-// internal/proxy/key.go derives it, a body of about 750 bytes read with
-// append, a header map of its own holding Content-Type and Content-Length,
-// the payment's id as a tag and, for every other entry, an order's id too.
+// internal/proxy/key.go derives it, a body of 743 to 745 bytes (its amount
+// has 3 to 5 digits) read with append, a header map of its own holding
+// Content-Type and Content-Length, the payment's id as a tag and, for every
+// other entry, an order's id too.
 func paymentEntry(i int, now time.Time) (key string, e *Entry) {
 	pay := fmt.Sprintf("pay_%014d", i)
 	order := fmt.Sprintf("order_%014d", i)
 	key = fmt.Sprintf("payment|%032x|%s|expand[]=upi", uint64(i%64)*0x9e3779b97f4a7c15, pay)
-	body := append([]byte(nil), fmt.Sprintf(`{"id":%q,"entity":"payment","amount":50000,"currency":"INR",`+
-		`"status":"captured","order_id":%q,"invoice_id":null,"international":false,"method":"upi",`+
-		`"amount_refunded":0,"refund_status":null,"captured":true,"description":"Purchase of goods",`+
+	body := append([]byte(nil), fmt.Sprintf(`{"id":%q,"entity":"payment","amount":%d,"currency":"INR",`+
+		`"status":"captured","order_id":%q,"international":false,"method":"upi",`+
+		`"amount_refunded":0,"refund_status":null,"captured":true,"description":"Test",`+
 		`"card_id":null,"bank":null,"wallet":null,"vpa":"gaurav.kumar@exampleupi","email":"gaurav.kumar@example.com",`+
 		`"contact":"+919000090000","notes":{"address":"Razorpay Corporate Office"},"fee":1180,"tax":180,`+
-		`"error_code":null,"error_description":null,"error_source":null,"error_step":null,"error_reason":null,`+
+		`"error_code":null,"error_description":null,"error_source":null,"error_reason":null,`+
 		`"acquirer_data":{"rrn":"%012d","upi_transaction_id":"F3D2%028X"},"upi":{"payer_account_type":"bank_account",`+
 		`"vpa":"gaurav.kumar@exampleupi","flow":"collect"},"created_at":1700000000}`,
-		pay, order, i, i)...)
+		pay, 100+i%99_900, order, i, i)...)
 	tags := []string{pay}
 	if i%2 == 0 {
 		tags = append(tags, order)

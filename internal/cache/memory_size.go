@@ -2,6 +2,7 @@ package cache
 
 import (
 	"net/http"
+	"strings"
 	"unsafe"
 )
 
@@ -100,11 +101,14 @@ func allocSizePtr(n int) int {
 // stringCost is the heap behind a string's header. Strings shorter than 16
 // bytes may share a block with others (the tiny allocator); rounding them
 // up to 8 bytes errs on the high side.
-func stringCost(s string) int {
-	if len(s) < 16 {
-		return (len(s) + 7) &^ 7
+func stringCost(s string) int { return bytesCost(len(s)) }
+
+// bytesCost is stringCost for a string of n bytes.
+func bytesCost(n int) int {
+	if n < 16 {
+		return (n + 7) &^ 7
 	}
-	return allocSize(len(s))
+	return allocSize(n)
 }
 
 // mapCost is the heap of a map holding n slots of slot bytes each, not
@@ -142,22 +146,27 @@ func headerCost(h http.Header) int {
 }
 
 // cost returns the heap bytes Memory holds for it under key: the item with
-// its copy of the entry, the key, the body, the headers, the tags, the tag
-// index's links and map slots, and otter's node. Body, tags and headers are
-// counted by capacity, since that is what they hold on to.
+// its copy of the entry and its first link, the key, the body, the tags,
+// the links of further tags, the tag index's map slots, and otter's node.
+// The body is counted by capacity, since that is what it holds on to. The
+// header is not: tagIndex.add adds its cost when it cannot share it.
 func (it *item) cost() int {
 	e := &it.e
 	n := allocSizePtr(int(unsafe.Sizeof(item{}))) +
 		stringCost(it.key) +
 		allocSize(cap(e.Body)) +
-		headerCost(e.Header) +
-		allocSizePtr(cap(e.Tags)*stringHeader) +
 		otterNode + otterTable + otterSketch
-	for _, t := range e.Tags {
-		n += stringCost(t)
-	}
 	if len(e.Tags) > 0 {
-		n += allocSizePtr(len(e.Tags)*int(unsafe.Sizeof(link{}))) + len(e.Tags)*indexHead
+		size := 0 // of the tags not cut from the key; see cloneTags
+		for _, t := range e.Tags {
+			if !strings.Contains(it.key, t) {
+				size += len(t)
+			}
+		}
+		n += bytesCost(size) + allocSizePtr(len(e.Tags)*stringHeader) + len(e.Tags)*indexHead
+	}
+	if len(e.Tags) > 1 {
+		n += allocSizePtr((len(e.Tags) - 1) * int(unsafe.Sizeof(link{})))
 	}
 	return n
 }

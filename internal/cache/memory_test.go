@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"reflect"
 	"runtime"
 	"slices"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // clock is a settable test clock.
@@ -362,6 +364,32 @@ func assertIndexConsistent(t *testing.T, m *Memory) {
 	if n := m.Len(); items > n {
 		t.Errorf("index holds %d items; otter holds %d entries", items, n)
 	}
+	// Every interned header is used by the entries otter holds, as many
+	// times as they use it, and by nothing else.
+	var held []*item
+	for _, it := range m.entries.All() {
+		held = append(held, it)
+	}
+	m.index.mu.Lock()
+	defer m.index.mu.Unlock()
+	uses := make(map[*sharedHeader]int)
+	for _, it := range held {
+		if !it.shared {
+			continue
+		}
+		var buf [maxInternKey]byte
+		k, _ := headerKey(buf[:0], it.e.Header)
+		s := m.index.headers.byKey[string(k)]
+		if s == nil || reflect.ValueOf(s.h).UnsafePointer() != reflect.ValueOf(it.e.Header).UnsafePointer() {
+			t.Fatalf("entry %q shares a header the table does not hold", it.key)
+		}
+		uses[s]++
+	}
+	for k, s := range m.index.headers.byKey {
+		if uses[s] != s.uses {
+			t.Errorf("header %q counts %d uses; otter's entries make %d", k, s.uses, uses[s])
+		}
+	}
 }
 
 // TestMemoryHeapWithinBound fills a small store with many more realistic
@@ -584,5 +612,130 @@ func TestAllocSize(t *testing.T) {
 		if got < n || i < 0 || (i > 0 && sizeClasses[i-1] >= n) {
 			t.Fatalf("allocSize(%d) = %d; want the smallest size class of at least %d", n, got, n)
 		}
+	}
+}
+
+// sameMap reports whether a and b are the same map.
+func sameMap(a, b http.Header) bool {
+	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
+}
+
+// TestMemorySharesHeaders checks that entries with equal headers share one
+// map, a copy of none of the callers', that the table forgets a header with
+// its last entry, and that past its budget an entry keeps a header of its
+// own and is charged for it.
+func TestMemorySharesHeaders(t *testing.T) {
+	ctx := context.Background()
+	c := &clock{now: time.Unix(1700000000, 0)}
+	m := newTestMemory(t, c) // 1 MiB: a budget of 16 KiB
+	header := func(n int) http.Header {
+		return http.Header{"Content-Type": {"application/json; charset=UTF-8"}, "Content-Length": {strconv.Itoa(n)}}
+	}
+	set := func(key string, h http.Header, tags ...string) *Entry {
+		t.Helper()
+		e := entry(c, "{}", time.Minute, tags...)
+		e.Header = h
+		if err := m.Set(ctx, key, e, mustFence(t, m)); err != nil {
+			t.Fatal(err)
+		}
+		got, err := m.Get(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	h1 := header(2)
+	a := set("a", h1, "pay_1")
+	b := set("b", header(2), "pay_2")
+	other := set("c", header(3))
+	if !sameMap(a.Header, b.Header) {
+		t.Errorf("entries with equal headers hold two maps; want one")
+	}
+	if sameMap(a.Header, h1) {
+		t.Errorf("the shared header is the caller's map; want the store's copy")
+	}
+	if !reflect.DeepEqual(a.Header, h1) || !reflect.DeepEqual(other.Header, header(3)) {
+		t.Errorf("stored headers %v, %v; want %v, %v", a.Header, other.Header, h1, header(3))
+	}
+	if sameMap(a.Header, other.Header) {
+		t.Errorf("entries with different headers share a map")
+	}
+	if n := len(m.index.headers.byKey); n != 2 {
+		t.Errorf("table holds %d headers; want 2", n)
+	}
+	assertIndexConsistent(t, m)
+
+	m.Purge(ctx, "pay_1")
+	assertIndexConsistent(t, m)
+	if n := len(m.index.headers.byKey); n != 2 {
+		t.Errorf("table holds %d headers after one of two users went; want 2", n)
+	}
+	m.Purge(ctx, "pay_2")
+	m.entries.Invalidate("c")
+	assertIndexConsistent(t, m)
+	if n, bytes := len(m.index.headers.byKey), m.index.headers.bytes; n != 0 || bytes != 0 {
+		t.Errorf("table holds %d headers, %d bytes, after their entries went; want none", n, bytes)
+	}
+
+	// Fill the table's budget with distinct headers: the entries past it
+	// keep their own copy, and weigh more by its cost.
+	var plain, own *item
+	for i := 0; ; i++ {
+		e := entry(c, "{}", time.Hour)
+		e.Header = header(1000 + i)
+		key := fmt.Sprint("k", i)
+		if err := m.Set(ctx, key, e, mustFence(t, m)); err != nil {
+			t.Fatal(err)
+		}
+		it, _ := m.entries.GetIfPresent(key)
+		if it.shared {
+			plain = it
+			continue
+		}
+		own = it
+		if !reflect.DeepEqual(it.e.Header, e.Header) || sameMap(it.e.Header, e.Header) {
+			t.Errorf("entry past the budget holds %v; want a copy of %v", it.e.Header, e.Header)
+		}
+		break
+	}
+	if m.index.headers.bytes > headerBudget(1<<20) {
+		t.Errorf("table holds %d bytes; want at most its budget, %d", m.index.headers.bytes, headerBudget(1<<20))
+	}
+	if got, want := int(own.weight-plain.weight), headerCost(own.e.Header); got != want {
+		t.Errorf("an entry with a header of its own weighs %d more; want its header's cost, %d", got, want)
+	}
+	assertIndexConsistent(t, m)
+}
+
+// TestMemoryTagsCopied checks that the store keeps tags equal to the
+// caller's in memory of its own: the key's where it holds them.
+func TestMemoryTagsCopied(t *testing.T) {
+	ctx := context.Background()
+	c := &clock{now: time.Unix(1700000000, 0)}
+	m := newTestMemory(t, c)
+	path := "/v1/payments/pay_00000000000001"
+	tags := []string{path[len("/v1/payments/"):], "order_00000000000001", "", "cust_1"}
+	key := "payment|0123|pay_00000000000001|"
+	if err := m.Set(ctx, key, entry(c, "{}", time.Minute, tags...), mustFence(t, m)); err != nil {
+		t.Fatal(err)
+	}
+	it, _ := m.entries.GetIfPresent(key)
+	if !slices.Equal(it.e.Tags, tags) {
+		t.Fatalf("stored tags %q; want %q", it.e.Tags, tags)
+	}
+	if unsafe.StringData(it.e.Tags[0]) != unsafe.StringData(key[len("payment|0123|"):]) {
+		t.Errorf("tag held by the key is not cut from it")
+	}
+	for i, tag := range it.e.Tags {
+		if tag != "" && unsafe.StringData(tag) == unsafe.StringData(tags[i]) {
+			t.Errorf("tag %q is the caller's string; want the store's copy", tag)
+		}
+	}
+	if err := m.Purge(ctx, "cust_1"); err != nil {
+		t.Fatal(err)
+	}
+	assertIndexConsistent(t, m)
+	if _, err := m.Get(ctx, key); !errors.Is(err, ErrMiss) {
+		t.Errorf("Get after a purge of its last tag: %v; want ErrMiss", err)
 	}
 }
