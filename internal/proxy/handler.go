@@ -126,6 +126,10 @@ type Handler struct {
 	accessLog    io.Writer
 	metrics      *metrics
 	clock        func() time.Time
+	// realClock is set when clock is time.Now: a request's duration then
+	// reads only the monotonic clock, about half of time.Now's cost on
+	// virtual machines whose clock source has no vDSO fast path.
+	realClock bool
 
 	pass  *httputil.ReverseProxy // pass-through, unchanged
 	fetch *httputil.ReverseProxy // cache fills: identity body read whole
@@ -169,10 +173,12 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.Clock == nil {
+	realClock := cfg.Clock == nil
+	if realClock {
 		cfg.Clock = time.Now
 	}
 	h := &Handler{
+		realClock: realClock,
 		store:     cfg.Store,
 		keys:      newKeyer(cfg.KeySecret),
 		maxBody:   orDefault(cfg.MaxBodyBytes, 1<<20),
@@ -368,8 +374,15 @@ func (h *Handler) Purge(ctx context.Context, tags ...string) error {
 // record counts a request in the metrics and writes its access-log line;
 // abort, if not empty, says why its response was cut off.
 func (h *Handler) record(r *http.Request, id string, rt route, o outcome, status int, start time.Time, abort string) {
-	now := h.clock()
-	d := now.Sub(start)
+	var now time.Time
+	var d time.Duration
+	if h.realClock {
+		d = time.Since(start)
+		now = start.Add(d)
+	} else {
+		now = h.clock()
+		d = now.Sub(start)
+	}
 	h.metrics.observe(rt, r.Method, o, status, d)
 	if h.accessLog != nil {
 		writeAccessLine(h.accessLog, &accessLine{time: now, id: id, method: r.Method, route: rt.String(),
