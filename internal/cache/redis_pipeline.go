@@ -60,9 +60,8 @@ func (p *getPipeline) get(ctx context.Context, key string) (string, error) {
 	if !p.busy {
 		p.busy = true
 		p.mu.Unlock()
-		v, err := p.client.Get(ctx, key).Result()
-		p.sendNext()
-		return v, err
+		defer p.sendNext() // even if Get panics, or the GETs queued behind it would wait for ever
+		return p.client.Get(ctx, key).Result()
 	}
 	b := p.next
 	if b == nil {
