@@ -139,7 +139,7 @@ func (l *lab) million(ctx context.Context) ([]*Scenario, error) {
 
 	// At rest: after a pause for the last run's connections to close and
 	// its garbage to be collected, the CPU over cfg.Idle.
-	time.Sleep(2 * time.Second)
+	time.Sleep(min(2*time.Second, l.cfg.Idle))
 	cpu0, err := bigGW.CPU()
 	if err != nil {
 		return out, err

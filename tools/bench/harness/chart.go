@@ -43,7 +43,7 @@ func (r *Report) Chart(file string) error {
 			}
 			x := float64(len(names))
 			names = append(names, sc.Name+": "+c.Name)
-			bar, err := plotter.NewBarChart(plotter.Values{c.Value}, vg.Points(14))
+			bar, err := plotter.NewBarChart(plotter.Values{math.Min(c.Value, chartTop)}, vg.Points(14))
 			if err != nil {
 				return err
 			}
@@ -52,7 +52,7 @@ func (r *Report) Chart(file string) error {
 			bar.LineStyle.Width = 0
 			p.Add(bar)
 			if c.Min != c.Max {
-				l, err := segment(x, c.Min, x, c.Max, color.Black, 1)
+				l, err := segment(x, math.Min(c.Min, chartTop), x, math.Min(c.Max, chartTop), color.Black, 1)
 				if err != nil {
 					return err
 				}
@@ -73,9 +73,9 @@ func (r *Report) Chart(file string) error {
 		}
 	}
 	// A bar far above its target (a fill rate that rose) would flatten
-	// every other: the axis stops at chartTop and the labels give the
-	// values.
-	p.Y.Max = math.Min(p.Y.Max, chartTop)
+	// every other: bars stop at chartTop and the labels give the values.
+	// The headroom above the bars is the legend's.
+	p.Y.Max = 1.3 * math.Min(p.Y.Max, chartTop)
 	if len(labels.XYs) > 0 {
 		l, err := plotter.NewLabels(labels)
 		if err != nil {

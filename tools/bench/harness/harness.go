@@ -11,7 +11,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -127,6 +129,7 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) (*Report, error) {
 	rep := &Report{
 		Started: began, Loader: l.load.Name(), Rounds: cfg.Rounds, Duration: cfg.Duration.String(),
 		Conns: cfg.Conns, Nginx: l.nginx != "", Redis: l.redis != "", Quick: cfg.Quick,
+		Cores: runtime.NumCPU(), LoadStart: loadAverage(),
 	}
 	if l.fake, err = l.startFake(ctx, "fake", 0); err != nil {
 		return nil, err
@@ -152,6 +155,7 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer) (*Report, error) {
 		l.stopAllBut(l.fake.Process)
 	}
 	rep.Seconds = time.Since(began).Seconds()
+	rep.LoadEnd = loadAverage()
 	rep.WriteTable(stdout)
 	if cfg.Out != "" {
 		if err := rep.Save(cfg.Out); err != nil {
@@ -242,4 +246,19 @@ func (l *lab) nextKeys() int {
 	k := l.keyBase
 	l.keyBase += 1 << 26
 	return k + 1<<30 // above every fill's keys
+}
+
+// loadAverage returns the machine's 1-minute load average, or 0 when it
+// cannot be read.
+func loadAverage() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(f[0], 64)
+	return v
 }

@@ -14,15 +14,20 @@ import (
 
 // Report is everything one run measured; it is written as results.json.
 type Report struct {
-	Started   time.Time   `json:"started"`
-	Seconds   float64     `json:"seconds"`
-	Loader    string      `json:"loader"` // wrk or go
-	Rounds    int         `json:"rounds"`
-	Duration  string      `json:"duration"` // of each run in a round
-	Conns     int         `json:"conns"`
-	Nginx     bool        `json:"nginx"` // nginx was installed and compared
-	Redis     bool        `json:"redis"` // redis-server was installed
-	Quick     bool        `json:"quick"` // a smoke run: the figures mean nothing
+	Started  time.Time `json:"started"`
+	Seconds  float64   `json:"seconds"`
+	Loader   string    `json:"loader"` // wrk or go
+	Rounds   int       `json:"rounds"`
+	Duration string    `json:"duration"` // of each run in a round
+	Conns    int       `json:"conns"`
+	Nginx    bool      `json:"nginx"` // nginx was installed and compared
+	Redis    bool      `json:"redis"` // redis-server was installed
+	Quick    bool      `json:"quick"` // a smoke run: the figures mean nothing
+	// Cores and the 1-minute load averages at the start and the end say
+	// how busy the machine was: other work on it makes the figures noisy.
+	Cores     int         `json:"cores"`
+	LoadStart float64     `json:"load_avg_start"`
+	LoadEnd   float64     `json:"load_avg_end"`
 	Scenarios []*Scenario `json:"scenarios"`
 }
 
@@ -99,6 +104,12 @@ func (sc *Scenario) problem(format string, args ...any) {
 // settle computes the medians and the verdicts once the runs are done.
 func (sc *Scenario) settle() {
 	sc.Valid = len(sc.Problems) == 0
+	if sc.Targets == nil {
+		sc.Targets = []*TargetResult{}
+	}
+	if sc.Checks == nil {
+		sc.Checks = []*Check{}
+	}
 	for _, t := range sc.Targets {
 		t.Median = medianMeasure(t.Rounds)
 	}
@@ -195,6 +206,11 @@ func (r *Report) WriteTable(w io.Writer) {
 	fmt.Fprintf(w, "rzpbench: %d round(s) of %s per target, load by %s, %d connections; nginx %s; took %s\n",
 		r.Rounds, r.Duration, r.Loader, r.Conns, yesNo(r.Nginx, "compared", "NOT INSTALLED: its comparisons skipped"),
 		(time.Duration(r.Seconds * float64(time.Second))).Round(time.Second))
+	fmt.Fprintf(w, "machine: %d cores, 1-minute load average %.2f at the start and %.2f at the end", r.Cores, r.LoadStart, r.LoadEnd)
+	if max(r.LoadStart, r.LoadEnd) > float64(r.Cores)/2 {
+		fmt.Fprint(w, " (other work was running: expect a wide spread)")
+	}
+	fmt.Fprintln(w)
 	if r.Quick {
 		fmt.Fprintln(w, "quick mode: tiny sizes and durations, the figures below mean nothing")
 	}

@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -21,24 +25,37 @@ func TestQuickRun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs every process under test")
 	}
+	// The two builds run at once; the root one builds both of its binaries
+	// in one go, sharing their packages' work.
 	bin := t.TempDir()
-	build := func(dir, out, pkg string) {
-		t.Helper()
-		cmd := exec.Command("go", "build", "-o", filepath.Join(bin, out), pkg)
-		cmd.Dir = dir
-		if b, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("building %s: %v\n%s", pkg, err, b)
-		}
+	builds := []struct {
+		dir  string
+		args []string
+	}{
+		{"../../..", []string{"build", "-o", bin + "/", "./cmd/proxy", "./cmd/fakerazorpay"}},
+		{"..", []string{"build", "-o", filepath.Join(bin, "rzpbench"), "./cmd/rzpbench"}},
 	}
-	build("../../..", "rzpgate", "./cmd/proxy")
-	build("../../..", "fakerazorpay", "./cmd/fakerazorpay")
-	build("..", "rzpbench", "./cmd/rzpbench")
+	errs := make([]error, len(builds))
+	var wg sync.WaitGroup
+	for i, b := range builds {
+		wg.Go(func() {
+			cmd := exec.Command("go", b.args...)
+			cmd.Dir = b.dir
+			if out, err := cmd.CombinedOutput(); err != nil {
+				errs[i] = fmt.Errorf("go %s: %v\n%s", strings.Join(b.args, " "), err, out)
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
 
 	out := filepath.Join(t.TempDir(), "results")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(bin, "rzpbench"), "-quick",
-		"-rzpgate", filepath.Join(bin, "rzpgate"), "-fake", filepath.Join(bin, "fakerazorpay"), "-out", out)
+		"-rzpgate", filepath.Join(bin, "proxy"), "-fake", filepath.Join(bin, "fakerazorpay"), "-out", out)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	began := time.Now()
