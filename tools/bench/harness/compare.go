@@ -90,6 +90,10 @@ func (c check) evaluate(results []*TargetResult) *Check {
 	}
 	if a == nil || b == nil {
 		out.Status = statusSkipped
+		out.Note = "no " + c.a
+		if b == nil {
+			out.Note = "no " + c.b
+		}
 		return out
 	}
 	for i := range min(len(a.Rounds), len(b.Rounds)) {

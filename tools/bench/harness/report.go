@@ -204,7 +204,7 @@ func medianMeasure(rounds []Measure) Measure {
 // follow their scenario.
 func (r *Report) WriteTable(w io.Writer) {
 	fmt.Fprintf(w, "rzpbench: %d round(s) of %s per target, load by %s, %d connections; nginx %s; took %s\n",
-		r.Rounds, r.Duration, r.Loader, r.Conns, yesNo(r.Nginx, "compared", "NOT INSTALLED: its comparisons skipped"),
+		r.Rounds, r.Duration, r.Loader, r.Conns, yesNo(r.Nginx, "compared", "NOT compared (not installed, or -no-nginx)"),
 		(time.Duration(r.Seconds * float64(time.Second))).Round(time.Second))
 	fmt.Fprintf(w, "machine: %d cores, 1-minute load average %.2f at the start and %.2f at the end", r.Cores, r.LoadStart, r.LoadEnd)
 	if max(r.LoadStart, r.LoadEnd) > float64(r.Cores)/2 {
