@@ -61,6 +61,10 @@ type Config struct {
 	// CI makes a missing wrk or redis-server an error instead of a
 	// fallback or a skip. A missing nginx is never an error.
 	CI bool
+	// Keep leaves the temp folder (every process's log, the gateways'
+	// JSON logs included, wrk scripts, nginx's configuration) in place for
+	// diagnosis. Without it the gateways' stdout is discarded.
+	Keep bool
 	// Quick marks a smoke run of tiny sizes (QuickConfig): the report says
 	// its figures mean nothing.
 	Quick bool
@@ -211,6 +215,7 @@ func newLab(cfg Config) (*lab, error) {
 // spawn starts a process that close will stop.
 func (l *lab) spawn(s spec) (*Process, error) {
 	s.dir = l.dir
+	s.quiet = s.quiet && !l.cfg.Keep
 	p, err := start(s)
 	if err != nil {
 		return nil, err
@@ -234,9 +239,14 @@ func (l *lab) stopAllBut(keep *Process) {
 	l.procs = kept
 }
 
-// close stops every process and removes the temp folder.
+// close stops every process and removes the temp folder unless it is
+// kept.
 func (l *lab) close() {
 	l.stopAllBut(nil)
+	if l.cfg.Keep {
+		fmt.Fprintf(l.cfg.Log, "logs kept in %s\n", l.dir)
+		return
+	}
 	os.RemoveAll(l.dir)
 }
 

@@ -33,8 +33,8 @@ type spec struct {
 	env  []string // added to the harness's own environment
 	dir  string   // where its log goes
 	// quiet sends stdout to /dev/null: the gateway's access log at info
-	// level would otherwise cost a file write per batch that nginx (access
-	// log off) does not pay.
+	// level would otherwise fill the disk (gigabytes in a full run), and
+	// cost a file write per batch that nginx (access log off) does not pay.
 	quiet bool
 }
 

@@ -51,6 +51,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	only := fs.String("only", "", "comma-separated scenarios to run (default all): hit-memory, hit-long-query, hit-redis, miss, many-creds, patch-mix, rate-limited, cold-key, rss-100k, fill, hit-1m, idle-1m")
 	loader := fs.String("loader", "", "wrk or go (default wrk when installed)")
 	noNginx := fs.Bool("no-nginx", false, "do not compare with nginx even when installed")
+	keep := fs.Bool("keep", false, "keep the temp folder with every process's log (the gateways' JSON logs included: large at info level)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -79,7 +80,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *only != "" {
 		cfg.Only = strings.Split(*only, ",")
 	}
-	cfg.Rzpgate, cfg.Fake, cfg.Out, cfg.Loader, cfg.NoNginx = *rzpgate, *fake, *out, *loader, *noNginx
+	cfg.Rzpgate, cfg.Fake, cfg.Out, cfg.Loader, cfg.NoNginx, cfg.Keep = *rzpgate, *fake, *out, *loader, *noNginx, *keep
 	cfg.CI = os.Getenv("CI") == "true"
 	cfg.Log = stderr
 	_, err := harness.Run(ctx, cfg, stdout)
