@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 	"unsafe"
@@ -63,8 +64,10 @@ func benchStore(tb testing.TB, n int) (*Memory, *Entry) {
 	_, proto := paymentEntry(0, now)
 	proto.Body = proto.Body[:len(proto.Body):len(proto.Body)]
 	proto.TTL = time.Hour
+	// The weight of an item leaves out the header, which all share, and
+	// a 64th of MaxBytes is set apart for shared headers.
 	weight := newItem(string(benchKey(nil, 0)), benchEntry(proto, 0)).weight
-	m, err := NewMemory(MemoryConfig{MaxBytes: int64(n) * int64(weight)})
+	m, err := NewMemory(MemoryConfig{MaxBytes: int64(n) * int64(weight) * 65 / 64})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -95,6 +98,7 @@ func benchEntry(proto *Entry, i int) *Entry {
 func benchSet(b *testing.B, m *Memory, proto *Entry, n int, next *int) {
 	ctx := context.Background()
 	b.ReportAllocs()
+	defer reportCPU(b)()
 	for b.Loop() {
 		j := n + *next%n
 		f, _ := m.Fence(ctx)
@@ -112,6 +116,7 @@ func benchGet(b *testing.B, m *Memory, n int) {
 	var seed atomic.Uint64
 	b.ReportAllocs()
 	b.ResetTimer()
+	defer reportCPU(b)()
 	b.RunParallel(func(pb *testing.PB) {
 		r := rand.New(rand.NewPCG(seed.Add(1), uint64(time.Now().UnixNano())))
 		buf := make([]byte, 0, 80)
@@ -125,6 +130,27 @@ func benchGet(b *testing.B, m *Memory, n int) {
 		}
 	})
 	b.ReportMetric(float64(misses.Load())/float64(b.N), "misses/op")
+}
+
+// reportCPU starts counting the CPU time of the process, and returns a
+// function that reports it per op as cpu-ns/op: on a shared machine,
+// other processes stretch ns/op, the time on the wall, far more than the
+// CPU time the benchmark takes. It counts every goroutine's, the garbage
+// collector's and otter's included.
+func reportCPU(b *testing.B) func() {
+	start := cpuTime()
+	return func() {
+		b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
+	}
+}
+
+// cpuTime returns the CPU time the process has used, user and system.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkMemorySet measures fills of a full store: each evicts.
@@ -151,8 +177,9 @@ func BenchmarkMemoryGet(b *testing.B) {
 // TestMemoryScale compares hits and fills at each of benchSizes with those
 // at the smallest, as issue #11 asks: hits at 1M entries at least 0.95x
 // as fast as at 1k, fills within 10%. The machine may be shared, so the
-// sizes are interleaved, their order rotated each round, and the median of
-// the per-round ratios is reported with their spread. It takes a few
+// sizes are interleaved, their order rotated each round, ops are timed in
+// CPU time, and the median of the per-round ratios is reported with their
+// spread. It takes a few
 // minutes and about 2 GiB, so it runs only when RZPGATE_MEMORY_SCALE is set;
 // it reports and does not fail.
 func TestMemoryScale(t *testing.T) {
@@ -164,7 +191,7 @@ func TestMemoryScale(t *testing.T) {
 		m     *Memory
 		proto *Entry
 		next  int
-		get   []float64 // ns/op of each round
+		get   []float64 // CPU ns/op of each round
 		set   []float64
 	}
 	stores := make([]*store, len(benchSizes))
@@ -176,8 +203,8 @@ func TestMemoryScale(t *testing.T) {
 		for k := range benchSizes {
 			i := (k + round) % len(benchSizes)
 			s, n := stores[i], benchSizes[i].entries
-			s.get = append(s.get, float64(testing.Benchmark(func(b *testing.B) { benchGet(b, s.m, n) }).NsPerOp()))
-			s.set = append(s.set, float64(testing.Benchmark(func(b *testing.B) { benchSet(b, s.m, s.proto, n, &s.next) }).NsPerOp()))
+			s.get = append(s.get, testing.Benchmark(func(b *testing.B) { benchGet(b, s.m, n) }).Extra["cpu-ns/op"])
+			s.set = append(s.set, testing.Benchmark(func(b *testing.B) { benchSet(b, s.m, s.proto, n, &s.next) }).Extra["cpu-ns/op"])
 		}
 	}
 	// ratios returns the throughput at store i relative to the smallest
@@ -193,7 +220,7 @@ func TestMemoryScale(t *testing.T) {
 	for i, size := range benchSizes {
 		g := ratios(i, func(s *store) []float64 { return s.get })
 		f := ratios(i, func(s *store) []float64 { return s.set })
-		t.Logf("%-13s get %5.0f ns/op, %.2fx of 1k (%.2f-%.2f); set %5.0f ns/op, %.2fx of 1k (%.2f-%.2f)",
+		t.Logf("%-13s get %5.0f cpu-ns/op, %.2fx of 1k (%.2f-%.2f); set %5.0f cpu-ns/op, %.2fx of 1k (%.2f-%.2f)",
 			size.name, median(stores[i].get), g[rounds/2], g[0], g[rounds-1],
 			median(stores[i].set), f[rounds/2], f[0], f[rounds-1])
 	}
@@ -300,4 +327,50 @@ func vmRSS() int64 {
 		}
 	}
 	return 0
+}
+
+// TestMemoryIdle holds a million payment entries for 10 s and reports the
+// CPU the process spends meanwhile, as a share of one core (issue #11
+// wants less than 1%): first idle, then with one collection forced at the
+// start, as the runtime forces one every two minutes when nothing else
+// triggers it. It takes 2 GiB and a minute, so it runs only when
+// RZPGATE_MEMORY_SCALE is set; it reports and does not fail.
+func TestMemoryIdle(t *testing.T) {
+	if os.Getenv("RZPGATE_MEMORY_SCALE") == "" {
+		t.Skip("set RZPGATE_MEMORY_SCALE=1 to measure the idle CPU of a million entries")
+	}
+	const n, window = 1_000_000, 10 * time.Second
+	m, err := NewMemory(MemoryConfig{MaxBytes: 64 << 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ctx := context.Background()
+	now := time.Now()
+	for i := range n {
+		key, e := paymentEntry(i, now)
+		e.TTL = time.Hour // nothing expires in the windows
+		if err := m.Set(ctx, key, e, mustFence(t, m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m.entries.CleanUp()
+	runtime.GC()
+	time.Sleep(2 * time.Second) // for the sweeper and scavenger to settle
+	share := func(cpu time.Duration) float64 { return 100 * float64(cpu) / float64(window) }
+
+	start := cpuTime()
+	time.Sleep(window)
+	idle := cpuTime() - start
+
+	wall := time.Now()
+	start = cpuTime()
+	runtime.GC()
+	gc := cpuTime() - start
+	time.Sleep(time.Until(wall.Add(window)))
+	forced := cpuTime() - start
+
+	t.Logf("%d entries, live heap %d MiB: idle %.2f%% of a core; with a forced collection %.2f%% (the collection alone %v of CPU, %.2f%% of a core over the runtime's two-minute period)",
+		m.Len(), liveHeap()>>20, share(idle), share(forced), gc.Round(time.Millisecond), 100*float64(gc)/float64(2*time.Minute))
+	runtime.KeepAlive(m)
 }

@@ -3,8 +3,10 @@ package cache
 import (
 	"encoding/binary"
 	"net/http"
+	"reflect"
 	"slices"
 	"strings"
+	"unsafe"
 )
 
 // headerTable interns the headers of Memory's entries: entries whose
@@ -21,14 +23,19 @@ import (
 // it. The zero value is not usable; see newHeaderTable. Its owner guards
 // it.
 type headerTable struct {
-	byKey  map[string]*sharedHeader // by headerKey
-	bytes  int                      // the heap of byKey, its keys and their headers
-	budget int                      // the most bytes may reach
+	byKey map[string]*sharedHeader // by headerKey
+	// byMap finds the record of a shared header by its map, for release:
+	// encoding a header again costs a tenth of a fill.
+	byMap  map[unsafe.Pointer]*sharedHeader
+	bytes  int // the heap of the maps, their keys and records, and the headers
+	budget int // the most bytes may reach
 }
 
-// sharedHeader is an interned header and the count of entries using it.
+// sharedHeader is an interned header, its key in byKey, and the count of
+// entries using it.
 type sharedHeader struct {
 	h    http.Header
+	key  string
 	uses int
 }
 
@@ -37,12 +44,17 @@ const (
 	// a few short fields, such as the proxy stores. Others are copied.
 	maxInternKeys = 8
 	maxInternKey  = 512
-	// sharedHeaderCost is the heap of a table slot and its sharedHeader.
-	sharedHeaderCost = (stringHeader+8)*16/7 + 16
+	// sharedHeaderCost is the heap of a header's slots in both maps, at
+	// the lowest load of a Swiss table (7/16), and of its record.
+	sharedHeaderCost = (stringHeader+8)*16/7 + (8+8)*16/7 + 32
 )
 
 func newHeaderTable(budget int) *headerTable {
-	return &headerTable{byKey: make(map[string]*sharedHeader), budget: budget}
+	return &headerTable{
+		byKey:  make(map[string]*sharedHeader),
+		byMap:  make(map[unsafe.Pointer]*sharedHeader),
+		budget: budget,
+	}
 }
 
 // intern returns the shared copy of h and true, counting a use of it, or
@@ -61,11 +73,13 @@ func (t *headerTable) intern(h http.Header) (http.Header, bool) {
 		return s.h, true
 	}
 	c := cloneHeader(h)
-	cost := sharedHeaderCost + stringCost(string(k)) + headerCost(c)
+	cost := sharedHeaderCost + bytesCost(len(k)) + headerCost(c)
 	if t.bytes+cost > t.budget {
 		return nil, false
 	}
-	t.byKey[string(k)] = &sharedHeader{h: c, uses: 1}
+	s := &sharedHeader{h: c, key: string(k), uses: 1}
+	t.byKey[s.key] = s
+	t.byMap[mapPointer(c)] = s
 	t.bytes += cost
 	return c, true
 }
@@ -73,16 +87,20 @@ func (t *headerTable) intern(h http.Header) (http.Header, bool) {
 // release counts the end of a use of h, which intern returned, and deletes
 // it with its last use.
 func (t *headerTable) release(h http.Header) {
-	var buf [maxInternKey]byte
-	k, _ := headerKey(buf[:0], h)
-	s := t.byKey[string(k)]
+	s := t.byMap[mapPointer(h)]
 	if s == nil {
 		panic("cache: release of a header that is not interned")
 	}
 	if s.uses--; s.uses == 0 {
-		delete(t.byKey, string(k))
-		t.bytes -= sharedHeaderCost + stringCost(string(k)) + headerCost(s.h)
+		delete(t.byKey, s.key)
+		delete(t.byMap, mapPointer(h))
+		t.bytes -= sharedHeaderCost + stringCost(s.key) + headerCost(s.h)
 	}
+}
+
+// mapPointer returns the identity of h.
+func mapPointer(h http.Header) unsafe.Pointer {
+	return reflect.ValueOf(h).UnsafePointer()
 }
 
 // headerKey appends to b an encoding of h that equal headers share and
