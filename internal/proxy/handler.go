@@ -140,6 +140,10 @@ type Handler struct {
 	webhooks    http.Handler
 
 	flights singleflight.Group
+	// leaders maps each flight key to the request that leads its flight
+	// (see fill): it runs the fetch through flights.Do on its own goroutine,
+	// while the requests that join use DoChan, which they can leave.
+	leaders sync.Map
 	// purges counts this process's purges. It is part of every flight key,
 	// so a request that arrives after a PATCH returned never joins a fetch
 	// that started before its purge (that fetch may carry the old notes).

@@ -2,6 +2,7 @@ package proxy_test
 
 import (
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -559,4 +560,67 @@ func TestConnectionNamingHeadersBypasses(t *testing.T) {
 	if keep := e.get(t, plinkA, credsA, "Connection", "keep-alive"); !strings.Contains(keep.cacheStatus(), "stored") {
 		t.Errorf("Connection: keep-alive: Cache-Status %q; want it cached as usual", keep.cacheStatus())
 	}
+}
+
+// TestCoalescingLeaderGoesAway: the request that leads a flight runs its
+// fetch, but the requests that joined it still get their answer, from that
+// one fetch, when the leader's client goes away; and a joined request whose
+// client goes away returns at once.
+func TestCoalescingLeaderGoesAway(t *testing.T) {
+	e := newEnv(t)
+	e.fake.SetLatency(500 * time.Millisecond)
+	id, secret, _ := strings.Cut(credsA, ":")
+	send := func(ctx context.Context) (*http.Response, error) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.gateway.URL+qrListA, nil)
+		req.SetBasicAuth(id, secret)
+		return http.DefaultClient.Do(req)
+	}
+
+	leaderCtx, cancelLeader := context.WithCancel(context.Background())
+	leaderDone := make(chan error, 1)
+	go func() {
+		_, err := send(leaderCtx)
+		leaderDone <- err
+	}()
+	time.Sleep(100 * time.Millisecond) // the leader's fetch is under way
+
+	quitterCtx, cancelQuitter := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancelQuitter()
+	quitter := make(chan time.Duration, 1)
+	go func() {
+		start := time.Now()
+		send(quitterCtx)
+		quitter <- time.Since(start)
+	}()
+	const n = 5
+	var wg sync.WaitGroup
+	got := make([]response, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got[i] = e.get(t, qrListA, credsA)
+		}()
+	}
+	time.Sleep(50 * time.Millisecond)
+	cancelLeader()
+	if err := <-leaderDone; err == nil {
+		t.Errorf("the leader's request succeeded; want it cancelled")
+	}
+	wg.Wait()
+	if d := <-quitter; d > 400*time.Millisecond {
+		t.Errorf("a joined request whose client left took %v; want it back at once", d)
+	}
+	for _, r := range got {
+		if r.status != 200 || !strings.Contains(r.cacheStatus(), "collapsed") {
+			t.Errorf("joined request: %d %q; want a collapsed 200", r.status, r.cacheStatus())
+		}
+	}
+	if c := e.upstream("GET", qrListA); c != 1 {
+		t.Errorf("upstream saw %d requests; want 1", c)
+	}
+	if r := e.get(t, qrListA, credsA); !hitStatus.MatchString(r.cacheStatus()) {
+		t.Errorf("after the flight: %q; want a hit of the stored entry", r.cacheStatus())
+	}
+	e.fake.SetLatency(0)
 }
