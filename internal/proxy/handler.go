@@ -201,7 +201,7 @@ func New(cfg Config) (*Handler, error) {
 	}
 	h.limits, h.breakers = cfg.Limits, cfg.Breakers
 	if cfg.Limits.Limiter != nil {
-		h.tenants = newTenants(cfg.Limits)
+		h.tenants = newTenants(cfg.Limits, h.keys)
 	}
 	// The closed label sets of 429s start at zero, so that rate() sees the
 	// first one after a restart.

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/maypok86/otter/v2"
+
 	"github.com/rzpgate/rzpgate/internal/limiter"
 )
 
@@ -80,10 +82,22 @@ type tenants struct {
 	reject   bool
 	known    map[string]*policy
 	fallback *policy
+	keys     *keyer
+	// callers memoises identify for key-id tenants by the raw
+	// Authorization and X-Razorpay-Account values: most requests come
+	// from a few services, and a limited request would otherwise decode
+	// its credentials twice and build its bucket name anew (issue #11).
+	// Like the partition memo it stays in this process.
+	callers *otter.Cache[string, caller]
 }
 
-func newTenants(l Limits) *tenants {
+// caller is a key-id tenant's name and rate-limit bucket.
+type caller struct{ name, bucket string }
+
+func newTenants(l Limits, keys *keyer) *tenants {
 	t := &tenants{
+		keys:     keys,
+		callers:  otter.Must(&otter.Options[string, caller]{MaximumSize: memoPartitions}),
 		header:   http.CanonicalHeaderKey(l.TenantHeader),
 		reject:   l.RejectUnknown,
 		known:    make(map[string]*policy, len(l.Tenants)),
@@ -105,7 +119,7 @@ func (t *tenants) of(r *http.Request) (string, *policy, bool) {
 			name = v[0]
 		}
 	} else {
-		name, _ = basicAuth(r.Header["Authorization"])
+		name = t.identify(r).name
 	}
 	if p, ok := t.known[name]; ok && name != "" {
 		return name, p, true
@@ -164,13 +178,30 @@ func (h *Handler) bucket(r *http.Request, name string) string {
 	if h.tenants.header != "" {
 		return "tenant:h:" + name
 	}
-	auth := r.Header["Authorization"]
-	id := strings.Join(auth, "\n")
-	if _, creds := basicAuth(auth); creds != "" {
+	return h.tenants.identify(r).bucket
+}
+
+// identify returns the key-id tenant of r and its bucket (see bucket),
+// memoised.
+func (t *tenants) identify(r *http.Request) caller {
+	auth := strings.Join(r.Header["Authorization"], "\n")
+	account := strings.Join(r.Header["X-Razorpay-Account"], "\n")
+	memo := auth // header values hold no NUL: see keyer.partition
+	if account != "" {
+		memo = auth + "\x00" + account
+	}
+	if c, ok := t.callers.GetIfPresent(memo); ok {
+		return c
+	}
+	name, creds := basicAuth(r.Header["Authorization"])
+	id := auth
+	if creds != "" {
 		id = "basic:" + creds
 	}
-	p := h.keys.partition(id, strings.Join(r.Header["X-Razorpay-Account"], "\n"))
-	return "tenant:k:" + string(p[:])
+	p := t.keys.hmac(id, account) // memoised here, not in the partition memo too
+	c := caller{name: name, bucket: "tenant:k:" + string(p[:])}
+	t.callers.Set(memo, c)
+	return c
 }
 
 // allowTenant counts a request against its tenant's limit, and either sets
