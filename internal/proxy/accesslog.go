@@ -4,6 +4,7 @@ import (
 	"io"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -32,7 +33,7 @@ var lineBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return 
 func writeAccessLine(w io.Writer, l *accessLine) {
 	bp := lineBuffers.Get().(*[]byte)
 	b := append((*bp)[:0], `{"time":"`...)
-	b = l.time.AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
+	b = appendTime(b, l.time)
 	b = append(b, `","level":"INFO","msg":"request","request_id":`...)
 	b = appendJSONString(b, l.id)
 	b = append(b, `,"method":`...)
@@ -56,6 +57,33 @@ func writeAccessLine(w io.Writer, l *accessLine) {
 	w.Write(b)
 	*bp = b
 	lineBuffers.Put(bp)
+}
+
+// stamp is the formatted form of one second in one location: its date and
+// time, and its zone.
+type stamp struct {
+	sec        int64
+	loc        *time.Location
+	date, zone string
+}
+
+// lastStamp caches the second most lines fall in: formatting a time costs
+// more than the rest of the line.
+var lastStamp atomic.Pointer[stamp]
+
+// appendTime appends t as slog's JSONHandler writes it,
+// 2006-01-02T15:04:05.000Z07:00.
+func appendTime(b []byte, t time.Time) []byte {
+	sec := t.Unix()
+	s := lastStamp.Load()
+	if s == nil || s.sec != sec || s.loc != t.Location() {
+		s = &stamp{sec: sec, loc: t.Location(), date: t.Format("2006-01-02T15:04:05"), zone: t.Format("Z07:00")}
+		lastStamp.Store(s)
+	}
+	ms := t.Nanosecond() / int(time.Millisecond)
+	b = append(b, s.date...)
+	b = append(b, '.', byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10))
+	return append(b, s.zone...)
 }
 
 // appendJSONString appends s as a JSON string. Like encoding/json it

@@ -97,3 +97,20 @@ func FuzzAppendJSONString(f *testing.F) {
 		}
 	})
 }
+
+// TestAppendTime checks the cached formatting against time.Format, across
+// seconds, zones and millisecond edges.
+func TestAppendTime(t *testing.T) {
+	ist := time.FixedZone("IST", 5*3600+1800)
+	base := time.Date(2026, 11, 22, 23, 59, 59, 0, time.UTC)
+	for _, d := range []time.Duration{0, time.Millisecond, 999 * time.Millisecond, 999999999, time.Second, 1500 * time.Millisecond, 24 * time.Hour} {
+		for _, loc := range []*time.Location{time.UTC, ist, time.UTC} {
+			at := base.Add(d).In(loc)
+			for range 2 { // once to fill the cache, once from it
+				if got, want := string(appendTime(nil, at)), at.Format("2006-01-02T15:04:05.000Z07:00"); got != want {
+					t.Errorf("appendTime(%v) = %s; want %s", at, got, want)
+				}
+			}
+		}
+	}
+}
