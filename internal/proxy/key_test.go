@@ -184,3 +184,29 @@ func BenchmarkKey(b *testing.B) {
 		_ = k.key(routePayment, "Basic cnpwX3Rlc3RfQTpzZWNyZXRB", "", "pay_DG4ZdRK8ZnXC3k", canonicalQuery(ps))
 	}
 }
+
+// TestParseCanonicalMemo: a long query is memoised and answers as parsing
+// it does; a short one is parsed every time and kept out of the memo.
+func TestParseCanonicalMemo(t *testing.T) {
+	k := newKeyer([]byte("secret"))
+	long := "customer_id=cust_ABCDEFGHIJKLMN&count=10" + strings.Repeat("&notes%5Bk%5D=v", 20)
+	bad := "a.b=1" + strings.Repeat("&x=1", 80)
+	for _, raw := range []string{"expand[]=upi", "customer_id=cust_ABCDEFGHIJKLMN", long, bad} {
+		want := parseCanonical(raw)
+		for i := range 2 {
+			if got := k.parseCanonical(raw); got != want {
+				t.Errorf("call %d: parseCanonical(%.40q...) = %+v; want %+v", i, raw, got, want)
+			}
+		}
+		_, memoised := k.queries.GetIfPresent(raw)
+		if want := len(raw) >= memoMinQuery; memoised != want {
+			t.Errorf("%.40q... (%d bytes) memoised = %t; want %t", raw, len(raw), memoised, want)
+		}
+	}
+	if q := k.parseCanonical(long); q.customer != "cust_ABCDEFGHIJKLMN" || !q.ok {
+		t.Errorf("long query: %+v; want its customer", q)
+	}
+	if q := k.parseCanonical(bad); q.ok {
+		t.Errorf("query with a name PHP rewrites: ok; want it refused")
+	}
+}
