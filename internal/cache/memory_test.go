@@ -739,3 +739,44 @@ func TestMemoryTagsCopied(t *testing.T) {
 		t.Errorf("Get after a purge of its last tag: %v; want ErrMiss", err)
 	}
 }
+
+// TestMemoryExpiresWithoutTicks checks that the store starts no goroutine
+// of its own, and that entries past their KeepUntil leave otter and the
+// index with the next write, though no tick drives otter's expiry.
+func TestMemoryExpiresWithoutTicks(t *testing.T) {
+	ctx := context.Background()
+	c := &clock{now: time.Unix(1700000000, 0)}
+	before := runtime.NumGoroutine()
+	m := newTestMemory(t, c)
+	def, err := NewMemory(MemoryConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer def.Close()
+	// Otter starts its clean-up goroutine, which returns at once without
+	// ticks.
+	for wait := time.Now().Add(time.Second); runtime.NumGoroutine() > before; time.Sleep(time.Millisecond) {
+		if time.Now().After(wait) {
+			t.Fatalf("%d goroutines a second after creating two stores; want %d", runtime.NumGoroutine(), before)
+		}
+	}
+	for i := range 100 {
+		m.Set(ctx, fmt.Sprint("k", i), entry(c, "x", time.Second, fmt.Sprint("qr_", i)), mustFence(t, m))
+	}
+	c.Add(2 * time.Second)
+	m.Set(ctx, "last", entry(c, "x", time.Minute, "qr_last"), mustFence(t, m))
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		items, _, _ := m.index.stats()
+		if items == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("index holds %d items 5s after a write past their expiry; want 1", items)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := m.Len(); n != 1 {
+		t.Errorf("Len() = %d after the write; want 1", n)
+	}
+}
