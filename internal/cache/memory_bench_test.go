@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"os/exec"
 	"runtime"
 	"slices"
 	"strconv"
@@ -304,29 +305,13 @@ func BenchmarkMemoryHeap(b *testing.B) {
 				b.ReportMetric(live, "heap-B/entry")
 				b.ReportMetric(float64(m.Bytes())/float64(n), "weight-B/entry")
 				b.ReportMetric(float64(ms.HeapSys)/(1<<20), "heap-sys-MiB")
-				b.ReportMetric(float64(vmRSS())/(1<<20), "rss-MiB")
+				b.ReportMetric(float64(procStatus("VmRSS:"))/(1<<20), "rss-MiB")
 				b.ReportMetric(2*live*float64(n)/(1<<20), "2xlive-MiB")
 				m.Close()
 				runtime.KeepAlive(m)
 			}
 		})
 	}
-}
-
-// vmRSS returns the process's resident set from /proc/self/status, or 0
-// where there is none.
-func vmRSS() int64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for line := range strings.Lines(string(b)) {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }
 
 // TestMemoryIdle holds a million payment entries for 10 s and reports the
@@ -373,4 +358,89 @@ func TestMemoryIdle(t *testing.T) {
 	t.Logf("%d entries, live heap %d MiB: idle %.2f%% of a core; with a forced collection %.2f%% (the collection alone %v of CPU, %.2f%% of a core over the runtime's two-minute period)",
 		m.Len(), liveHeap()>>20, share(idle), share(forced), gc.Round(time.Millisecond), 100*float64(gc)/float64(2*time.Minute))
 	runtime.KeepAlive(m)
+}
+
+// TestMemoryRSS runs itself as a child process under each of a few garbage
+// collector settings, fills a store bounded as the gateway's is by default
+// (256 MiB) with 100k payment entries, each fill leaving 16 KiB of garbage
+// as a request through the gateway does, goes on refilling them for a few
+// seconds, and reports the child's resident memory (VmRSS at the end and
+// VmHWM, its peak) and live heap: issue #11 wants at most 150 MiB. It runs
+// only when RZPGATE_MEMORY_SCALE is set; it reports and does not fail.
+func TestMemoryRSS(t *testing.T) {
+	if os.Getenv("RZPGATE_MEMORY_RSS_CHILD") != "" {
+		memoryRSSChild(t)
+		return
+	}
+	if os.Getenv("RZPGATE_MEMORY_SCALE") == "" {
+		t.Skip("set RZPGATE_MEMORY_SCALE=1 to measure the resident memory of 100k entries")
+	}
+	for _, env := range [][]string{
+		{"GOGC=100"},
+		{"GOGC=50"},
+		{"GOGC=25"},
+		{"GOGC=100", "GOMEMLIMIT=150MiB"},
+		{"GOGC=100", "GOMEMLIMIT=128MiB"},
+		{"GOGC=off", "GOMEMLIMIT=150MiB"},
+	} {
+		cmd := exec.Command(os.Args[0], "-test.run", "^TestMemoryRSS$", "-test.v")
+		cmd.Env = append(append(os.Environ(), "RZPGATE_MEMORY_RSS_CHILD=1"), env...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", env, err, out)
+		}
+		_, res, _ := strings.Cut(string(out), "result: ")
+		res, _, _ = strings.Cut(res, "\n")
+		t.Logf("%-30s %s", strings.Join(env, " "), res)
+	}
+}
+
+// memoryRSSChild is TestMemoryRSS in the child.
+func memoryRSSChild(t *testing.T) {
+	const n, garbage = 100_000, 16 << 10
+	m, err := NewMemory(MemoryConfig{MaxBytes: 256 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ctx := context.Background()
+	var sink []byte
+	fill := func(i int) {
+		sink = make([]byte, garbage)
+		key, e := paymentEntry(i, time.Now())
+		e.TTL = time.Hour
+		if err := m.Set(ctx, key, e, mustFence(t, m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	for i := range n {
+		fill(i)
+	}
+	for i := 0; time.Since(start) < 10*time.Second; i++ {
+		fill(i % n)
+	}
+	rss, hwm := procStatus("VmRSS:"), procStatus("VmHWM:")
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	gcs := ms.NumGC
+	live := liveHeap()
+	fmt.Printf("result: VmRSS %3d MiB, VmHWM %3d MiB, live heap %3d MiB, %d entries, %d collections, %.0f%% of the CPU in the GC\n",
+		rss>>20, hwm>>20, live>>20, m.Len(), gcs, 100*ms.GCCPUFraction)
+	runtime.KeepAlive(sink)
+}
+
+// procStatus returns a size in bytes from /proc/self/status, or 0.
+func procStatus(field string) int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, field); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
 }
