@@ -84,6 +84,7 @@ test-bench: wrk redis-server
 ## fuzz: each fuzz target for FUZZTIME
 fuzz: deps
 	$(GO) test -run='^$$' -fuzz=FuzzCanonicalQuery -fuzztime=$(FUZZTIME) ./internal/proxy/
+	$(GO) test -run='^$$' -fuzz=FuzzAppendJSONString -fuzztime=$(FUZZTIME) ./internal/proxy/
 	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=$(FUZZTIME) ./internal/config/
 	$(GO) test -run='^$$' -fuzz=FuzzByteSize -fuzztime=$(FUZZTIME) ./internal/config/
 	$(GO) test -run='^$$' -fuzz=FuzzDecodeEntry -fuzztime=$(FUZZTIME) ./internal/cache/
