@@ -43,6 +43,16 @@ func (it *item) link(i int) *link {
 	return &unsafe.Slice(it.rest, len(it.e.Tags)-1)[i-1]
 }
 
+// tagOf returns the item's own string of t, one of its tags.
+func (it *item) tagOf(t string) string {
+	for _, s := range it.e.Tags {
+		if s == t {
+			return s
+		}
+	}
+	panic("cache: tagOf a tag the item does not hold")
+}
+
 // tagIndex finds the items stored with a tag, and interns their headers.
 // Each tag heads a doubly linked list threaded through the links of its
 // items, so an item leaves the index in time proportional to its own tags
@@ -140,7 +150,10 @@ func (x *tagIndex) removeLocked(it *item) {
 		case l.prev != nil:
 			l.prev.next = l.next
 		case l.next != nil:
-			x.heads[t] = l.next
+			// The map keeps the string of the last assignment, which
+			// must be the new head's: this item's may be cut from its
+			// key (see cloneTags), which it would keep alive.
+			x.heads[l.next.it.tagOf(t)] = l.next
 		default:
 			delete(x.heads, t)
 		}

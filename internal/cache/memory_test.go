@@ -708,36 +708,83 @@ func TestMemorySharesHeaders(t *testing.T) {
 }
 
 // TestMemoryTagsCopied checks that the store keeps tags equal to the
-// caller's in memory of its own: the key's where it holds them.
+// caller's in memory of its own: cut from the key where it holds them, and
+// copied into one string where it does not.
 func TestMemoryTagsCopied(t *testing.T) {
 	ctx := context.Background()
 	c := &clock{now: time.Unix(1700000000, 0)}
-	m := newTestMemory(t, c)
 	path := "/v1/payments/pay_00000000000001"
-	tags := []string{path[len("/v1/payments/"):], "order_00000000000001", "", "cust_1"}
-	key := "payment|0123|pay_00000000000001|"
-	if err := m.Set(ctx, key, entry(c, "{}", time.Minute, tags...), mustFence(t, m)); err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		desc string
+		tags []string
+	}{
+		{"no tags", nil},
+		{"one tag, in the key", []string{path[len("/v1/payments/"):]}},
+		{"one tag, not in the key", []string{"cust_1"}},
+		{"three tags", []string{path[len("/v1/payments/"):], "order_00000000000001", "cust_1"}},
+		{"five tags, one empty, one twice", []string{"cust_1", path[len("/v1/payments/"):], "", "order_1", "cust_1"}},
 	}
-	it, _ := m.entries.GetIfPresent(key)
-	if !slices.Equal(it.e.Tags, tags) {
-		t.Fatalf("stored tags %q; want %q", it.e.Tags, tags)
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			m := newTestMemory(t, c)
+			key := strings.Clone("payment|0123|pay_00000000000001|")
+			if err := m.Set(ctx, key, entry(c, "{}", time.Minute, tt.tags...), mustFence(t, m)); err != nil {
+				t.Fatal(err)
+			}
+			it, _ := m.entries.GetIfPresent(key)
+			if !slices.Equal(it.e.Tags, tt.tags) {
+				t.Fatalf("stored tags %q; want %q", it.e.Tags, tt.tags)
+			}
+			if e, _ := m.entries.GetEntryQuietly(key); unsafe.StringData(e.Key) != unsafe.StringData(it.key) {
+				t.Errorf("otter holds another copy of the key than the item")
+			}
+			for i, tag := range it.e.Tags {
+				j := strings.Index(key, tag)
+				switch {
+				case tag == "":
+				case j >= 0 && unsafe.StringData(tag) != unsafe.StringData(key[j:]):
+					t.Errorf("tag %q is not cut from the key, which holds it", tag)
+				case j < 0 && unsafe.StringData(tag) == unsafe.StringData(tt.tags[i]):
+					t.Errorf("tag %q is the caller's string; want the store's copy", tag)
+				}
+			}
+			if len(tt.tags) > 0 {
+				if err := m.Purge(ctx, tt.tags[len(tt.tags)-1]); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := m.Get(ctx, key); !errors.Is(err, ErrMiss) {
+					t.Errorf("Get after a purge of its last tag: %v; want ErrMiss", err)
+				}
+			}
+			assertIndexConsistent(t, m)
+		})
 	}
-	if unsafe.StringData(it.e.Tags[0]) != unsafe.StringData(key[len("payment|0123|"):]) {
-		t.Errorf("tag held by the key is not cut from it")
-	}
-	for i, tag := range it.e.Tags {
-		if tag != "" && unsafe.StringData(tag) == unsafe.StringData(tags[i]) {
-			t.Errorf("tag %q is the caller's string; want the store's copy", tag)
+}
+
+// TestMemoryIndexKeysLive checks that the tag index's map holds each tag
+// by the string of an item in the tag's list: Go's map keeps the string of
+// the last assignment, which would keep a deleted item's key alive.
+func TestMemoryIndexKeysLive(t *testing.T) {
+	ctx := context.Background()
+	c := &clock{now: time.Unix(1700000000, 0)}
+	m := newTestMemory(t, c)
+	for _, k := range []string{"a", "b", "c"} {
+		if err := m.Set(ctx, k, entry(c, "{}", time.Minute, "cust_1", "qr_"+k), mustFence(t, m)); err != nil {
+			t.Fatal(err)
 		}
 	}
-	if err := m.Purge(ctx, "cust_1"); err != nil {
-		t.Fatal(err)
+	for _, k := range []string{"c", "a"} { // the head, then the tail
+		m.entries.Invalidate(k)
+		b, _ := m.entries.GetIfPresent("b")
+		m.index.mu.Lock()
+		for tag := range m.index.heads {
+			if tag == "cust_1" && unsafe.StringData(tag) != unsafe.StringData(b.tagOf(tag)) {
+				t.Errorf("after deleting %s, the index holds cust_1 by a string of another item than b", k)
+			}
+		}
+		m.index.mu.Unlock()
 	}
 	assertIndexConsistent(t, m)
-	if _, err := m.Get(ctx, key); !errors.Is(err, ErrMiss) {
-		t.Errorf("Get after a purge of its last tag: %v; want ErrMiss", err)
-	}
 }
 
 // TestMemoryExpiresWithoutTicks checks that the store starts no goroutine
