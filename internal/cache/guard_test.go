@@ -53,6 +53,15 @@ func (tr *transitions) assertChain(t *testing.T, end string) {
 func newTestGuard(t *testing.T, srv *redistest.Server, cfg GuardConfig) (*Guard, *clock, *transitions) {
 	t.Helper()
 	r, c := newTestRedis(t, srv, RedisConfig{})
+	// The first calls load the scripts and dial the pool, which on a
+	// loaded machine can outlast the short timeouts these tests give the
+	// Guard: they are made here, without one, so that every test starts
+	// from a warm Redis.
+	if f, err := r.Fence(context.Background()); err != nil {
+		t.Fatalf("warming Redis: %v", err)
+	} else if err := r.Set(context.Background(), "warm", newRedisEntry(c, "w", time.Minute), f); err != nil {
+		t.Fatalf("warming Redis: %v", err)
+	}
 	tr := &transitions{}
 	cfg.OnStateChange = tr.record
 	g := NewGuard(r, cfg)
