@@ -243,7 +243,7 @@ func cloneTags(key string, tags []string) []string {
 }
 
 // headerBudget is the part of maxBytes set apart for the headers entries
-// share: a 64th, up to 4 MiB, which holds some 7,000 headers as the proxy
+// share: a 64th, up to 4 MiB, which holds some 6,000 headers as the proxy
 // stores them, one for each body length in use.
 func headerBudget(maxBytes int64) int {
 	return int(min(maxBytes/64, 4<<20))
