@@ -12,7 +12,8 @@ import (
 )
 
 // logWriter buffers log lines and writes them out from its own goroutine at
-// most FlushEvery apart, or sooner once the buffer is half full, so one
+// most FlushEvery after the first of them, or sooner once the buffer is half
+// full, so one
 // access-log line per request costs no system call of its own and a stalled
 // log reader (a full pipe) never blocks a request: Write only appends to
 // memory, and when the buffer is full it drops the line whole and counts it.
@@ -50,8 +51,14 @@ type logWriter struct {
 	// in-flight lines as dropped, so the flusher must not count them again.
 	abandoned bool
 
-	dropped   atomic.Uint64 // lines dropped so far
-	kick      chan struct{} // the buffer passed half full; capacity 1
+	dropped atomic.Uint64 // lines dropped so far
+	// pending is signalled when a line goes into an empty buffer, and
+	// half when the buffer passes half full; both have capacity 1. The
+	// flusher sleeps on them, so an idle writer runs no timer at all: a
+	// process that wakes up costs CPU in proportion to its resident memory
+	// on some virtual machines (issue #11).
+	pending   chan struct{}
+	half      chan struct{}
 	stop      chan struct{} // closed by Close
 	done      chan struct{} // closed when the flusher returns
 	closeOnce sync.Once
@@ -93,7 +100,8 @@ func (l *logWriter) start() {
 	if l.CloseTimeout <= 0 {
 		l.CloseTimeout = closeTimeout
 	}
-	l.kick = make(chan struct{}, 1)
+	l.pending = make(chan struct{}, 1)
+	l.half = make(chan struct{}, 1)
 	l.stop = make(chan struct{})
 	l.done = make(chan struct{})
 	go l.loop()
@@ -113,15 +121,23 @@ func (l *logWriter) Write(p []byte) (int, error) {
 	l.buf = append(l.buf, p...)
 	l.lines++
 	l.mu.Unlock()
-	// Wake the flusher once per crossing of the fill level, not per line;
-	// if it is busy writing, the pending kick makes it go round again at once.
+	// Wake the flusher once per empty buffer and once per crossing of the
+	// fill level, not per line; if it is busy writing, the signal waits.
+	if before == 0 {
+		notify(l.pending)
+	}
 	if half := l.Size / 2; before < half && before+len(p) >= half {
-		select {
-		case l.kick <- struct{}{}:
-		default:
-		}
+		notify(l.half)
 	}
 	return len(p), nil
+}
+
+// notify sends on c, of capacity 1, unless a signal is already waiting.
+func notify(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
 }
 
 // Dropped returns how many lines were dropped so far.
@@ -138,14 +154,30 @@ func (l *logWriter) drop(n int) {
 
 func (l *logWriter) loop() {
 	defer close(l.done)
-	t := time.NewTicker(l.FlushEvery)
-	defer t.Stop()
+	t := time.NewTimer(l.FlushEvery)
+	t.Stop()
 	var spare []byte
 	for {
+		// Sleep until there is a line to write.
+		select {
+		case <-l.pending:
+		case <-l.half:
+			spare = l.flush(spare, false)
+			continue
+		case <-l.stop:
+			l.flush(spare, true)
+			return
+		}
+		// Write it out FlushEvery later, with whatever joined it, or as
+		// soon as the buffer is half full. A signal left over from lines
+		// an earlier flush took costs one flush of an empty buffer.
+		t.Reset(l.FlushEvery)
 		select {
 		case <-t.C:
-		case <-l.kick:
+		case <-l.half:
+			t.Stop()
 		case <-l.stop:
+			t.Stop()
 			l.flush(spare, true)
 			return
 		}

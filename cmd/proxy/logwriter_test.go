@@ -97,6 +97,31 @@ func TestLogWriterFlushes(t *testing.T) {
 	}
 }
 
+// TestLogWriterFlushesAfterIdle checks that a line written after the
+// flusher has gone to sleep on an empty buffer still comes out on its own,
+// without Close or a half-full buffer, and so does a burst after that.
+func TestLogWriterFlushesAfterIdle(t *testing.T) {
+	var out lockedBuilder
+	w := &logWriter{Out: &out, FlushEvery: 5 * time.Millisecond}
+	w.start()
+	defer w.Close()
+	want := ""
+	for i, burst := range [][]string{{"a\n"}, {"b\n", "c\n"}, {"d\n"}} {
+		for _, line := range burst {
+			w.Write([]byte(line))
+			want += line
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for out.String() != want && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		if got := out.String(); got != want {
+			t.Fatalf("burst %d: output %q; want %q", i, got, want)
+		}
+		time.Sleep(20 * time.Millisecond) // the flusher goes back to sleep
+	}
+}
+
 // TestLogWriterFlushesWhenHalfFull checks the fill level wakes the flusher:
 // with a flush interval of an hour, lines still come out before Close.
 func TestLogWriterFlushesWhenHalfFull(t *testing.T) {

@@ -11,6 +11,8 @@ import (
 
 	"github.com/maypok86/otter/v2"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/rzpgate/rzpgate/internal/otterclock"
 )
 
 // Subscriber is the part of a go-redis client that Near uses to hear of
@@ -127,6 +129,10 @@ func NewNear(inner *Redis, sub Subscriber, cfg NearConfig) (*Near, error) {
 				n.evictions.Add(1)
 			}
 		},
+		// No ticks (see otterclock): expired entries leave in the
+		// maintenance that writes and reads run, and Get never returns
+		// them.
+		Clock: otterclock.NewMono(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating near cache: %w", err)

@@ -9,6 +9,8 @@ import (
 
 	"github.com/maypok86/otter/v2"
 	"golang.org/x/time/rate"
+
+	"github.com/rzpgate/rzpgate/internal/otterclock"
 )
 
 // LocalConfig configures a Local limiter. The zero value is usable.
@@ -67,11 +69,13 @@ func NewLocal(cfg LocalConfig) *Local {
 	if cfg.IdleTimeout == 0 {
 		cfg.IdleTimeout = time.Minute
 	}
-	var clock otter.Clock
+	// Otter gets no ticks (see otterclock): idle buckets expire in the
+	// maintenance that Allow runs, not on a goroutine waking every second.
+	var clock otter.Clock = otterclock.NewMono()
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	} else {
-		clock = clockFunc(cfg.Clock)
+		clock = otterclock.Func(cfg.Clock)
 	}
 	idle := cfg.IdleTimeout
 	return &Local{
@@ -130,12 +134,3 @@ func (b *bucket) take(now func() time.Time) Result {
 func (lc *Local) Len() int {
 	return lc.buckets.EstimatedSize()
 }
-
-// clockFunc is otter's view of Local's clock.
-type clockFunc func() time.Time
-
-func (c clockFunc) NowNano() int64 { return c().UnixNano() }
-
-// Tick returns no ticks: with a test clock, buckets expire during the
-// maintenance that reads and writes run, not on a timer.
-func (c clockFunc) Tick(time.Duration) <-chan time.Time { return nil }
