@@ -50,6 +50,10 @@ type bucket struct {
 	// request could have had.
 	mu  sync.Mutex
 	lim *rate.Limiter
+	// perSecond and burst are lim's, which it gives out only under its
+	// own lock.
+	perSecond float64
+	burst     float64
 }
 
 // expirySlack covers otter's expiry, which may come up to a second early.
@@ -102,8 +106,8 @@ func (lc *Local) Allow(_ context.Context, key string, l Limit) (Result, error) {
 	b, ok := lc.buckets.GetIfPresent(k)
 	if !ok {
 		b, _ = lc.buckets.ComputeIfAbsent(k, func() (*bucket, bool) {
-			r := rate.Limit(float64(l.Rate) / l.period().Seconds())
-			return &bucket{lim: rate.NewLimiter(r, l.Burst)}, false
+			r := float64(l.Rate) / l.period().Seconds()
+			return &bucket{lim: rate.NewLimiter(rate.Limit(r), l.Burst), perSecond: r, burst: float64(l.Burst)}, false
 		})
 	}
 	return b.take(lc.now), nil
@@ -125,8 +129,7 @@ func (b *bucket) take(now func() time.Time) Result {
 	}
 	tokens := b.lim.TokensAt(t)
 	r.Remaining = int(max(math.Floor(tokens), 0))
-	perSecond := float64(b.lim.Limit())
-	r.ResetAfter = time.Duration((float64(b.lim.Burst()) - tokens) / perSecond * float64(time.Second))
+	r.ResetAfter = time.Duration((b.burst - tokens) / b.perSecond * float64(time.Second))
 	return r
 }
 

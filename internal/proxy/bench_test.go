@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rzpgate/rzpgate/internal/fakerazorpay"
+	"github.com/rzpgate/rzpgate/internal/limiter"
 	"github.com/rzpgate/rzpgate/internal/proxy"
 )
 
@@ -30,6 +31,10 @@ type benchSetup struct {
 	// access, if set, is Config.AccessLog: the hand-built request line, as
 	// cmd/proxy configures it at info level.
 	access io.Writer
+	// limited puts every caller under a default limit it never reaches,
+	// with the in-memory limiter, as the harness's rate-limited scenario
+	// does.
+	limited bool
 }
 
 // hitSetups go from the bare handler to the production configuration at
@@ -43,6 +48,7 @@ var hitSetups = []benchSetup{
 	{desc: "json-info", logger: jsonLogger(slog.LevelInfo), metrics: false},
 	{desc: "json-info+metrics", logger: jsonLogger(slog.LevelInfo), metrics: true},
 	{desc: "access-info+metrics", logger: jsonLogger(slog.LevelInfo), metrics: true, access: io.Discard},
+	{desc: "access-info+metrics+limited", logger: jsonLogger(slog.LevelInfo), metrics: true, access: io.Discard, limited: true},
 }
 
 func jsonLogger(level slog.Level) func() *slog.Logger {
@@ -75,6 +81,12 @@ func newBenchHandler(b *testing.B, s benchSetup) (*proxy.Handler, *fakerazorpay.
 		cfg.Registerer = prometheus.NewRegistry()
 	}
 	cfg.AccessLog = s.access
+	if s.limited {
+		cfg.Limits = proxy.Limits{
+			Limiter: limiter.NewLocal(limiter.LocalConfig{}),
+			Default: proxy.TenantLimit{Limit: limiter.Limit{Rate: 1e9, Burst: 1e9}},
+		}
+	}
 	h, err := proxy.New(cfg)
 	if err != nil {
 		b.Fatal(err)

@@ -299,7 +299,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	var status int
 	if h.tenants != nil {
-		name, p, known := h.tenants.of(r)
+		t, known := h.tenants.of(r)
+		p := t.p
 		switch {
 		case !known && h.tenants.reject:
 			status = http.StatusForbidden
@@ -309,13 +310,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, status, codeBadRequest, "This service is not allowed to use the gateway.")
 			h.record(r, id, rt, outcome, status, start, "")
 			return
-		case !(p.exempt && rt.cacheable()) && !h.allowTenant(w, r, rt, name, p):
+		case !(p.exempt && rt.cacheable()) && !h.allowTenant(w, r, rt, t):
 			h.record(r, id, rt, outcome, http.StatusTooManyRequests, start, "")
 			return
 		}
 		if p.exempt && rt.cacheable() {
 			// Counted after the cache lookup, only if it misses.
-			r = r.WithContext(context.WithValue(r.Context(), deferredLimit{}, tenantRef{name, p}))
+			r = r.WithContext(context.WithValue(r.Context(), deferredLimit{}, t))
 		}
 	}
 	switch {
@@ -472,7 +473,7 @@ func (h *Handler) serveCached(w http.ResponseWriter, r *http.Request, rt route, 
 		}
 	}
 	if t, ok := r.Context().Value(deferredLimit{}).(tenantRef); ok {
-		if !h.allowTenant(w, r, rt, t.name, t.p) {
+		if !h.allowTenant(w, r, rt, t) {
 			return http.StatusTooManyRequests, outcomeMiss
 		}
 		r = r.WithContext(context.WithValue(r.Context(), deferredLimit{}, nil)) // counted once
@@ -484,9 +485,11 @@ func (h *Handler) serveCached(w http.ResponseWriter, r *http.Request, rt route, 
 // exempts hits: it is counted only if the cache misses.
 type deferredLimit struct{}
 
+// tenantRef is a request's tenant: its name, its rate-limit bucket (see
+// Handler.bucket) and its policy.
 type tenantRef struct {
-	name string
-	p    *policy
+	name, bucket string
+	p            *policy
 }
 
 // writeHit writes a stored entry with the given Cache-Status: its bytes as
@@ -523,7 +526,7 @@ func (h *Handler) writeHit(w http.ResponseWriter, r *http.Request, e *cache.Entr
 func (h *Handler) bypass(w http.ResponseWriter, r *http.Request) (int, outcome) {
 	// A tenant whose hits are exempt is counted here: a bypass is no hit.
 	// (Any cacheable route stands for r's: it only selects Cache-Status.)
-	if t, ok := r.Context().Value(deferredLimit{}).(tenantRef); ok && !h.allowTenant(w, r, routePayment, t.name, t.p) {
+	if t, ok := r.Context().Value(deferredLimit{}).(tenantRef); ok && !h.allowTenant(w, r, routePayment, t) {
 		return http.StatusTooManyRequests, outcomeBypass
 	}
 	w.Header()["Cache-Status"] = statusBypass

@@ -59,6 +59,7 @@ type policy struct {
 	limit  limiter.Limit
 	exempt bool
 	header []string // header is the RateLimit-Policy value.
+	bucket string   // bucket is a configured tenant's bucket when tenants come from a header.
 }
 
 func newPolicy(name, label string, l TenantLimit) *policy {
@@ -104,27 +105,48 @@ func newTenants(l Limits, keys *keyer) *tenants {
 		fallback: newPolicy(policyTenant, "other", l.Default),
 	}
 	for name, tl := range l.Tenants {
-		t.known[name] = newPolicy(policyTenant, name, tl)
+		p := newPolicy(policyTenant, name, tl)
+		p.bucket = "tenant:h:" + name
+		t.known[name] = p
 	}
 	return t
 }
 
-// of returns r's tenant, its policy, and whether it is a configured one.
-// A header tenant longer than maxTenantLen, or not a plain token, is no
-// tenant: its value would become a bucket (and a Redis key).
-func (t *tenants) of(r *http.Request) (string, *policy, bool) {
-	var name string
+// of returns r's tenant and whether it is a configured one. A header
+// tenant longer than maxTenantLen, or not a plain token, is no tenant: its
+// value would become a bucket (and a Redis key).
+//
+// A tenant's bucket is its rate-limit bucket. A key-id tenant's bucket is
+// keyed by an HMAC of its decoded credentials, secret included, so that
+// only callers holding the secret can spend it: key ids are public (every
+// checkout page shows one), and requests with a wrong secret land in
+// buckets of their own. Other credentials (Bearer, none) are keyed by the
+// whole header. A header tenant's bucket is its (bounded) name.
+func (t *tenants) of(r *http.Request) (tenantRef, bool) {
+	var ref tenantRef
 	if t.header != "" {
 		if v := r.Header[t.header]; len(v) == 1 && len(v[0]) <= maxTenantLen && isToken(v[0]) {
-			name = v[0]
+			ref.name = v[0]
 		}
 	} else {
-		name = t.identify(r).name
+		c := t.identify(r)
+		ref.name, ref.bucket = c.name, c.bucket
 	}
-	if p, ok := t.known[name]; ok && name != "" {
-		return name, p, true
+	p, known := t.known[ref.name]
+	known = known && ref.name != ""
+	if known {
+		ref.p = p
+	} else {
+		ref.p = t.fallback
 	}
-	return name, t.fallback, false
+	switch {
+	case t.header == "":
+	case known:
+		ref.bucket = p.bucket
+	default:
+		ref.bucket = "tenant:h:" + ref.name
+	}
+	return ref, known
 }
 
 // maxTenantLen bounds a tenant header's value.
@@ -168,20 +190,7 @@ func basicAuth(auth []string) (id, creds string) {
 	return id, creds
 }
 
-// bucket returns the rate-limit bucket of r's tenant. A key-id tenant's
-// bucket is keyed by an HMAC of its decoded credentials, secret included,
-// so that only callers holding the secret can spend it: key ids are public
-// (every checkout page shows one), and requests with a wrong secret land in
-// buckets of their own. Other credentials (Bearer, none) are keyed by the
-// whole header. A header tenant's bucket is its (bounded) name.
-func (h *Handler) bucket(r *http.Request, name string) string {
-	if h.tenants.header != "" {
-		return "tenant:h:" + name
-	}
-	return h.tenants.identify(r).bucket
-}
-
-// identify returns the key-id tenant of r and its bucket (see bucket),
+// identify returns the key-id tenant of r and its bucket (see of),
 // memoised.
 func (t *tenants) identify(r *http.Request) caller {
 	auth := strings.Join(r.Header["Authorization"], "\n")
@@ -207,8 +216,9 @@ func (t *tenants) identify(r *http.Request) caller {
 // allowTenant counts a request against its tenant's limit, and either sets
 // the RateLimit header of an allowed request or answers a 429. A limiter
 // that fails lets the request through (limiter.Fallback never fails).
-func (h *Handler) allowTenant(w http.ResponseWriter, r *http.Request, rt route, name string, p *policy) bool {
-	res, err := h.limits.Limiter.Allow(r.Context(), h.bucket(r, name), p.limit)
+func (h *Handler) allowTenant(w http.ResponseWriter, r *http.Request, rt route, t tenantRef) bool {
+	p := t.p
+	res, err := h.limits.Limiter.Allow(r.Context(), t.bucket, p.limit)
 	if err != nil {
 		return true
 	}
@@ -247,8 +257,8 @@ func (h *Handler) spend(ctx context.Context, write bool) (limiter.Result, bool) 
 func (h *Handler) writeBudgetSpent(w http.ResponseWriter, r *http.Request, res limiter.Result) int {
 	label := "other"
 	if h.tenants != nil {
-		_, p, _ := h.tenants.of(r)
-		label = p.label
+		t, _ := h.tenants.of(r)
+		label = t.p.label
 	}
 	h.metrics.limited(label, policyBudget)
 	hdr := w.Header()
@@ -267,7 +277,7 @@ func writeLimited(w http.ResponseWriter, res limiter.Result, description string)
 
 // rateLimitHeader returns a RateLimit value: r requests remain, and the
 // quota resets (is full again, or, when denied, has a request again) in t
-// seconds.
+// seconds. It is built in one allocation: it is on every limited request.
 func rateLimitHeader(name string, res limiter.Result) string {
 	reset := res.ResetAfter
 	if !res.Allowed {
@@ -277,7 +287,14 @@ func rateLimitHeader(name string, res limiter.Result) string {
 	if res.Allowed && reset <= 0 {
 		t = 0
 	}
-	return `"` + name + `";r=` + strconv.Itoa(max(res.Remaining, 0)) + ";t=" + strconv.FormatInt(t, 10)
+	var buf [64]byte
+	b := append(buf[:0], '"')
+	b = append(b, name...)
+	b = append(b, `";r=`...)
+	b = strconv.AppendInt(b, int64(max(res.Remaining, 0)), 10)
+	b = append(b, ";t="...)
+	b = strconv.AppendInt(b, t, 10)
+	return string(b)
 }
 
 // ceilSeconds rounds d up to whole seconds, at least 1.
