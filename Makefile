@@ -4,7 +4,7 @@ GO      ?= go
 BENCH   ?=
 FUZZTIME ?= 30s
 
-.PHONY: run demo fake build test test-deploy test-bench vet vet-deploy dashboard bench fuzz deps redis-server prometheus wrk
+.PHONY: run demo fake build test test-deploy test-bench vet vet-deploy dashboard bench fuzz deps redis-server prometheus wrk nginx
 
 ## run: the gateway on the in-memory default (:8080, admin :9090, upstream api.razorpay.com)
 run: deps
@@ -58,10 +58,12 @@ vet:
 	$(GO) vet ./...
 
 ## bench: the performance harness (tools/bench, issue 11): builds bin/rzpgate and bin/fakerazorpay from this tree, runs
-## every scenario against nginx proxy_cache (when installed) and a bare net/http server on loopback, prints one table and
+## every scenario against nginx proxy_cache (installed from Debian's packages when missing; its comparisons are skipped
+## if that fails) and a bare net/http server on loopback, prints one table and
 ## writes bin/bench/results.json and results.png. BENCHFLAGS adds flags (-quick, -only hit-memory,miss, -rounds 5,
 ## -duration 5s, -entries 100000, -loader go, -no-nginx). BENCH=regexp runs the Go benchmarks with allocations instead.
 bench: deps wrk redis-server
+	@if [ -z "$(BENCH)" ]; then $(MAKE) --no-print-directory nginx || echo "nginx could not be installed: its comparisons will be skipped"; fi
 	@if [ -n "$(BENCH)" ]; then \
 		echo "$(GO) test -run='^$$' -bench='$(BENCH)' -benchmem ./..."; \
 		$(GO) test -run='^$$' -bench='$(BENCH)' -benchmem ./...; \
@@ -108,6 +110,18 @@ wrk:
 		echo "installing wrk (Debian package)"; \
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk >/dev/null; }
+
+# nginx, the proxy_cache peer of the bench harness: Debian's package, as
+# prometheus below (its postinst would start a service on :80; the harness
+# starts its own on a free loopback port).
+nginx:
+	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || { \
+		echo "installing nginx (Debian package)"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		rc=/usr/sbin/policy-rc.d; own=; \
+		if [ ! -e $$rc ]; then own=1; printf '#!/bin/sh\nexit 101\n' | $$SUDO tee $$rc >/dev/null && $$SUDO chmod 755 $$rc; fi; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends nginx >/dev/null; \
+		st=$$?; if [ -n "$$own" ]; then $$SUDO rm -f $$rc; fi; exit $$st; }
 
 # promtool and prometheus for the deploy module's tests: Debian's package,
 # installed when either is missing (needs root, as on CI). Its postinst would
