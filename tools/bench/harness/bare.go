@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"time"
 )
@@ -25,21 +27,37 @@ func ServeBare(ctx context.Context, addr, file string) error {
 	if err := json.Unmarshal(b, &c); err != nil {
 		return fmt.Errorf("decoding the response to serve: %w", err)
 	}
+	return serve(ctx, addr, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		for k, v := range c.Header {
+			h[k] = v
+		}
+		w.WriteHeader(c.Status)
+		w.Write(c.Body)
+	}))
+}
+
+// ServeBareProxy serves a bare reverse proxy to upstream on addr until ctx
+// is done: net/http's httputil.ReverseProxy and nothing else, no cache and
+// no checks, the floor under what any net/http gateway adds to a miss. Its
+// transport asks for no compression, as the gateway's fills do.
+func ServeBareProxy(ctx context.Context, addr, upstream string) error {
+	u, err := url.Parse(upstream)
+	if err != nil {
+		return fmt.Errorf("upstream: %w", err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.Transport = &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second}
+	return serve(ctx, addr, rp)
+}
+
+// serve serves h on addr until ctx is done.
+func serve(ctx context.Context, addr string, h http.Handler) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listening: %w", err)
 	}
-	srv := &http.Server{
-		ReadHeaderTimeout: 10 * time.Second,
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			h := w.Header()
-			for k, v := range c.Header {
-				h[k] = v
-			}
-			w.WriteHeader(c.Status)
-			w.Write(c.Body)
-		}),
-	}
+	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: h}
 	go func() {
 		<-ctx.Done()
 		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -17,8 +17,9 @@ const (
 
 // Target names shared by scenarios and their checks.
 const (
-	nameBare  = "bare net/http"
-	nameNginx = "nginx proxy_cache"
+	nameBare      = "bare net/http"
+	nameBareProxy = "bare net/http reverse proxy"
+	nameNginx     = "nginx proxy_cache"
 )
 
 // scenarioRun runs one or more scenarios that share their setup.
@@ -40,7 +41,7 @@ func (l *lab) scenarios() []scenarioRun {
 		one("hit-memory", "cache hit, memory store, info and error log levels, against a bare net/http server and nginx", l.hitMemory),
 		one("hit-long-query", "cache hit, long query (1.9 KB, 46 params), against nginx", l.hitLongQuery),
 		one("hit-redis", "cache hit, Redis store, without and with the near cache, against memory-store hits", l.hitRedis),
-		one("miss", "miss path, 1 connection, upstream with no delay, against calling the upstream directly", l.miss),
+		one("miss", "miss path, 1 connection, upstream with no delay, against calling the upstream directly, a bare reverse proxy and nginx", l.miss),
 		one("many-creds", fmt.Sprintf("cache hits of %d Basic credentials round-robin, against one credential", l.cfg.Creds), l.manyCreds),
 		one("patch-mix", fmt.Sprintf("%d%% PATCH of a QR code, the rest GETs of its customer's QR codes", l.cfg.PatchPercent), l.patchMix),
 		one("rate-limited", "cache hits of a tenant under its limit, against an unlimited gateway", l.rateLimited),
@@ -188,16 +189,33 @@ func (l *lab) miss(ctx context.Context, sc *Scenario) error {
 	if err != nil {
 		return err
 	}
+	// The floor under any net/http gateway: httputil.ReverseProxy alone
+	// pays the same second hop over loopback, with net/http's client and
+	// server, and nothing of the cache.
+	rp, err := l.startBareProxy(l.fake.URL)
+	if err != nil {
+		return err
+	}
 	// Every request a new key: each one a miss through the gateway.
 	w := Workload{Path: paymentPath, KeyParam: "k", Sequential: true, Conns: 1}
 	const gwName, directName = "through rzpgate", "upstream direct"
-	return l.compare(ctx, sc, []target{
+	targets := []target{
 		{name: gwName, srv: gw, work: w},
+		{name: nameBareProxy, srv: rp, work: w},
 		{name: directName, srv: l.fake, work: w},
-	}, []check{
+	}
+	if targets, err = l.withNginx(ctx, sc, targets, w); err != nil {
+		return err
+	}
+	return l.compare(ctx, sc, targets, []check{
 		{name: "p50 added", a: gwName, b: directName, metric: p50, delta: true, unit: "us", op: "<", goal: 100},
 		{name: "p99 added", a: gwName, b: directName, metric: p99, delta: true, unit: "us", op: "<", goal: 500},
 		{name: "rzpgate / direct, rps", a: gwName, b: directName, metric: rps, unit: "x"},
+		{name: "bare proxy: p50 added", a: nameBareProxy, b: directName, metric: p50, delta: true, unit: "us"},
+		{name: "bare proxy: p99 added", a: nameBareProxy, b: directName, metric: p99, delta: true, unit: "us"},
+		{name: "rzpgate - bare proxy, p50", a: gwName, b: nameBareProxy, metric: p50, delta: true, unit: "us"},
+		{name: "rzpgate / bare proxy, CPU/req", a: gwName, b: nameBareProxy, metric: cpu, unit: "x"},
+		{name: "nginx miss: p50 added", a: nameNginx, b: directName, metric: p50, delta: true, unit: "us"},
 	})
 }
 

@@ -231,11 +231,26 @@ func (l *lab) startBare(ctx context.Context, c captured) (*server, error) {
 	if err := os.WriteFile(file, b, 0o644); err != nil {
 		return nil, fmt.Errorf("writing the bare server's response: %w", err)
 	}
+	return l.spawnBare(addr, "bare", "-response", file)
+}
+
+// startBareProxy starts this program's bare mode as a reverse proxy to
+// upstream (see ServeBareProxy).
+func (l *lab) startBareProxy(upstream string) (*server, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	return l.spawnBare(addr, "bare-proxy", "-proxy", upstream)
+}
+
+// spawnBare runs this program's bare mode on addr with args, named name.
+func (l *lab) spawnBare(addr, name string, args ...string) (*server, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("finding this program to run its bare mode: %w", err)
 	}
-	p, err := l.spawn(spec{name: "bare", argv: []string{self, "bare", "-listen", addr, "-response", file}})
+	p, err := l.spawn(spec{name: name, argv: append([]string{self, "bare", "-listen", addr}, args...)})
 	if err != nil {
 		return nil, err
 	}

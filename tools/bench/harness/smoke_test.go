@@ -113,6 +113,9 @@ func TestQuickRun(t *testing.T) {
 				t.Errorf("cold-key: %v upstream requests, want exactly 1", got)
 			}
 		}
+		if sc.Name == "miss" && !slices.ContainsFunc(sc.Targets, func(tr *TargetResult) bool { return tr.Name == nameBareProxy }) {
+			t.Error("miss: the bare reverse proxy not measured")
+		}
 		if sc.Name == "hit-memory" && rep.Nginx && !slices.ContainsFunc(sc.Targets, func(tr *TargetResult) bool { return tr.Name == nameNginx }) {
 			t.Error("hit-memory: nginx installed but not measured")
 		}

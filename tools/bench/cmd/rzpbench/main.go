@@ -87,14 +87,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return err
 }
 
-// bare is the bare net/http server the harness starts as a subprocess.
+// bare is the bare net/http server (or reverse proxy) the harness starts as
+// a subprocess.
 func bare(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("rzpbench bare", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "127.0.0.1:0", "address to listen on")
 	response := fs.String("response", "", "the JSON file of the response to serve")
+	proxy := fs.String("proxy", "", "serve a bare reverse proxy to this upstream URL instead of a response")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *proxy != "" {
+		return harness.ServeBareProxy(ctx, *listen, *proxy)
 	}
 	return harness.ServeBare(ctx, *listen, *response)
 }
