@@ -18,7 +18,12 @@ import (
 // same bytes and headers as a gateway's hit, the ceiling for any Go server
 // doing the gateway's job on this machine. Like the gateway, it writes
 // header values built once, and the body from memory.
-func ServeBare(ctx context.Context, addr, file string) error {
+//
+// With timeouts, it also sets the gateway's default connection timeouts
+// (read 60s, write 150s, idle 120s), which cost net/http a deadline or two
+// per request: the bare server with them shows what of a hit's cost is
+// the gateway's code and what is the timeouts every production server sets.
+func ServeBare(ctx context.Context, addr, file string, timeouts bool) error {
 	b, err := os.ReadFile(file)
 	if err != nil {
 		return fmt.Errorf("reading the response to serve: %w", err)
@@ -27,14 +32,18 @@ func ServeBare(ctx context.Context, addr, file string) error {
 	if err := json.Unmarshal(b, &c); err != nil {
 		return fmt.Errorf("decoding the response to serve: %w", err)
 	}
-	return serve(ctx, addr, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		for k, v := range c.Header {
 			h[k] = v
 		}
 		w.WriteHeader(c.Status)
 		w.Write(c.Body)
-	}))
+	})}
+	if timeouts {
+		srv.ReadTimeout, srv.WriteTimeout, srv.IdleTimeout = 60*time.Second, 150*time.Second, 120*time.Second
+	}
+	return serve(ctx, addr, srv)
 }
 
 // ServeBareProxy serves a bare reverse proxy to upstream on addr until ctx
@@ -48,16 +57,15 @@ func ServeBareProxy(ctx context.Context, addr, upstream string) error {
 	}
 	rp := httputil.NewSingleHostReverseProxy(u)
 	rp.Transport = &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second}
-	return serve(ctx, addr, rp)
+	return serve(ctx, addr, &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: rp})
 }
 
-// serve serves h on addr until ctx is done.
-func serve(ctx context.Context, addr string, h http.Handler) error {
+// serve runs srv on addr until ctx is done.
+func serve(ctx context.Context, addr string, srv *http.Server) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listening: %w", err)
 	}
-	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: h}
 	go func() {
 		<-ctx.Done()
 		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)

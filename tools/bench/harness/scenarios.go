@@ -17,9 +17,10 @@ const (
 
 // Target names shared by scenarios and their checks.
 const (
-	nameBare      = "bare net/http"
-	nameBareProxy = "bare net/http reverse proxy"
-	nameNginx     = "nginx proxy_cache"
+	nameBare         = "bare net/http"
+	nameBareProxy    = "bare net/http reverse proxy"
+	nameBareTimeouts = "bare net/http, gateway's timeouts"
+	nameNginx        = "nginx proxy_cache"
 )
 
 // scenarioRun runs one or more scenarios that share their setup.
@@ -95,7 +96,11 @@ func (l *lab) hitMemory(ctx context.Context, sc *Scenario) error {
 	if err != nil {
 		return err
 	}
-	bare, err := l.startBare(ctx, hit)
+	bare, err := l.startBare(ctx, hit, false)
+	if err != nil {
+		return err
+	}
+	bareTimeouts, err := l.startBare(ctx, hit, true)
 	if err != nil {
 		return err
 	}
@@ -104,6 +109,7 @@ func (l *lab) hitMemory(ctx context.Context, sc *Scenario) error {
 		{name: infoName, srv: info, work: w, wantHits: true},
 		{name: errorName, srv: quiet, work: w, wantHits: true},
 		{name: nameBare, srv: bare, work: w},
+		{name: nameBareTimeouts, srv: bareTimeouts, work: w},
 	}
 	if targets, err = l.withNginx(ctx, sc, targets, w); err != nil {
 		return err
@@ -117,6 +123,8 @@ func (l *lab) hitMemory(ctx context.Context, sc *Scenario) error {
 		{name: "error / nginx, p99", a: errorName, b: nameNginx, metric: p99, unit: "x", op: "<=", goal: 1},
 		{name: "bare / nginx, rps", a: nameBare, b: nameNginx, metric: rps, unit: "x"},
 		{name: "info / bare, CPU/req", a: infoName, b: nameBare, metric: cpu, unit: "x"},
+		{name: "bare with timeouts / bare, rps", a: nameBareTimeouts, b: nameBare, metric: rps, unit: "x"},
+		{name: "info / bare with timeouts, rps", a: infoName, b: nameBareTimeouts, metric: rps, unit: "x"},
 	})
 }
 

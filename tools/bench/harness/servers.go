@@ -217,8 +217,9 @@ func captureHit(ctx context.Context, base string, w Workload) (captured, error) 
 }
 
 // startBare starts this program's bare mode replaying c: a bare net/http
-// server writing the gateway's hit byte for byte.
-func (l *lab) startBare(ctx context.Context, c captured) (*server, error) {
+// server writing the gateway's hit byte for byte, with the gateway's
+// connection timeouts if timeouts is set (see ServeBare).
+func (l *lab) startBare(ctx context.Context, c captured, timeouts bool) (*server, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -230,6 +231,9 @@ func (l *lab) startBare(ctx context.Context, c captured) (*server, error) {
 	file := filepath.Join(l.dir, "bare-response.json")
 	if err := os.WriteFile(file, b, 0o644); err != nil {
 		return nil, fmt.Errorf("writing the bare server's response: %w", err)
+	}
+	if timeouts {
+		return l.spawnBare(addr, "bare-timeouts", "-response", file, "-timeouts")
 	}
 	return l.spawnBare(addr, "bare", "-response", file)
 }

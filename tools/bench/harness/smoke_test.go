@@ -113,6 +113,9 @@ func TestQuickRun(t *testing.T) {
 				t.Errorf("cold-key: %v upstream requests, want exactly 1", got)
 			}
 		}
+		if sc.Name == "hit-memory" && !slices.ContainsFunc(sc.Targets, func(tr *TargetResult) bool { return tr.Name == nameBareTimeouts }) {
+			t.Error("hit-memory: the bare server with the gateway's timeouts not measured")
+		}
 		if sc.Name == "miss" && !slices.ContainsFunc(sc.Targets, func(tr *TargetResult) bool { return tr.Name == nameBareProxy }) {
 			t.Error("miss: the bare reverse proxy not measured")
 		}
