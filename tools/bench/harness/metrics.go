@@ -120,6 +120,8 @@ next:
 // counters is the part of a gateway's metrics the harness checks.
 type counters struct {
 	requests, hits, upstream, storeErrors, stored float64
+	// collections is the Go runtime's count of completed collections.
+	collections float64
 }
 
 // readCounters scrapes the counters the harness checks.
@@ -134,10 +136,12 @@ func readCounters(ctx context.Context, metricsURL string) (counters, error) {
 		upstream:    sum(ss, "rzpgate_upstream_requests_total"),
 		storeErrors: sum(ss, "rzpgate_cache_store_errors_total"),
 		stored:      sum(ss, "rzpgate_cache_fills_total", `result="stored"`),
+		collections: sum(ss, "go_gc_duration_seconds_count"),
 	}, nil
 }
 
 // sub returns c - o, field by field.
 func (c counters) sub(o counters) counters {
-	return counters{c.requests - o.requests, c.hits - o.hits, c.upstream - o.upstream, c.storeErrors - o.storeErrors, c.stored - o.stored}
+	return counters{c.requests - o.requests, c.hits - o.hits, c.upstream - o.upstream, c.storeErrors - o.storeErrors, c.stored - o.stored,
+		c.collections - o.collections}
 }

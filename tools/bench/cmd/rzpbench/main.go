@@ -46,7 +46,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	duration := fs.Duration("duration", 0, fmt.Sprintf("each target's run in a round (default %s; wrk takes whole seconds)", def.Duration))
 	entries := fs.Int("entries", 0, fmt.Sprintf("entries of the fill and hit-1m scenarios (default %d)", def.Entries))
 	rssEntries := fs.Int("rss-entries", 0, fmt.Sprintf("entries of the rss-100k scenario (default %d)", def.RSSEntries))
-	idle := fs.Duration("idle", 0, fmt.Sprintf("how long the idle-1m scenario measures (default %s, to hold the collection the runtime forces every 2 minutes; a shorter window may miss it)", def.Idle))
+	idle := fs.Duration("idle", 0, fmt.Sprintf("how long the idle-1m scenario measures (at least; default %s, stretched until the window holds the collection the runtime forces after 2 minutes without one)", def.Idle))
 	conns := fs.Int("conns", 0, fmt.Sprintf("connections of the hit scenarios (default %d)", def.Conns))
 	only := fs.String("only", "", "comma-separated scenarios to run (default all): hit-memory, hit-long-query, hit-redis, miss, many-creds, patch-mix, rate-limited, cold-key, rss-100k, fill, hit-1m, idle-1m")
 	loader := fs.String("loader", "", "wrk or go (default wrk when installed)")
