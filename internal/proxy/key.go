@@ -3,6 +3,7 @@ package proxy
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"hash"
@@ -153,14 +154,33 @@ func (k *keyer) parseCanonical(raw string) canonQuery {
 // (a QR list per customer) would store on almost every request.
 const memoMinQuery = 256
 
-// parseCanonical is keyer.parseCanonical without the memo.
+// parseCanonical is keyer.parseCanonical without the memo. A canonical
+// query of digestMinQuery bytes or more stands in keys as its digest.
 func parseCanonical(raw string) canonQuery {
 	var q canonQuery
 	if ps, err := parseQuery(raw); err == nil {
 		q.customer, _ = lookup(ps, "customer_id")
 		q.canonical, q.ok = canonicalQuery(ps), true
+		if len(q.canonical) >= digestMinQuery {
+			q.canonical = digestQuery(q.canonical)
+		}
 	}
 	return q
+}
+
+// digestMinQuery is the length from which a canonical query is replaced
+// in keys by its digest: a key then stays short whatever the query, so a
+// hit on a 1.9 KB query neither builds a 2 KB key nor hashes one in the
+// store (nor keeps one in Redis). The memo computes the digest once per
+// distinct query: at this length every query is memoised.
+const digestMinQuery = memoMinQuery
+
+// digestQuery returns the form of canonical query q in keys: '#' and the
+// URL-safe base64 of its SHA-256. No canonical query holds a raw '#' (see
+// escape), so a digest never equals a query written out.
+func digestQuery(q string) string {
+	sum := sha256.Sum256([]byte(q))
+	return "#" + base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
 // param is one decoded query parameter.

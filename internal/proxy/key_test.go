@@ -210,3 +210,40 @@ func TestParseCanonicalMemo(t *testing.T) {
 		t.Errorf("query with a name PHP rewrites: ok; want it refused")
 	}
 }
+
+// TestLongQueryDigest checks that a long query stands in keys as a digest
+// of its canonical form: short, the same for equivalent spellings,
+// different for different queries, and never equal to a short query
+// written out, whose '#' is always escaped.
+func TestLongQueryDigest(t *testing.T) {
+	k := newKeyer([]byte("secret"))
+	filler := strings.Repeat("&f=0123456789", 30)
+	a := "expand[]=upi&x=1" + filler
+	aReordered := "x=1&expand%5B%5D=upi" + filler
+	b := "expand[]=upi&x=2" + filler
+	qa, qa2, qb := k.parseCanonical(a), k.parseCanonical(aReordered), k.parseCanonical(b)
+	if !qa.ok || !qb.ok {
+		t.Fatalf("long queries refused: %+v, %+v", qa, qb)
+	}
+	if !strings.HasPrefix(qa.canonical, "#") || len(qa.canonical) != 44 {
+		t.Errorf("long canonical query %q; want '#' and 43 characters of digest", qa.canonical)
+	}
+	if qa.canonical != qa2.canonical {
+		t.Errorf("equivalent long queries: %q and %q; want the same digest", qa.canonical, qa2.canonical)
+	}
+	if qa.canonical == qb.canonical {
+		t.Errorf("different long queries share digest %q", qa.canonical)
+	}
+	if got := parseCanonical(a); got != qa {
+		t.Errorf("without the memo: %+v; with it %+v", got, qa)
+	}
+	// A short query whose value is a digest, '#' included, stays literal
+	// and escaped: it cannot land on the long query's key.
+	short := k.parseCanonical("x=" + url.QueryEscape(qa.canonical))
+	if strings.HasPrefix(short.canonical, "#") || short.canonical == qa.canonical {
+		t.Errorf("short query canonical %q; want it written out with '#' escaped", short.canonical)
+	}
+	if q := k.parseCanonical("expand[]=upi"); q.canonical != "expand[]=upi" {
+		t.Errorf("short query canonical %q; want it written out", q.canonical)
+	}
+}
