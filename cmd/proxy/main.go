@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -54,6 +55,14 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 	logs := newLogWriter(stdout)
 	defer logs.Close()
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: level}))
+
+	// A soft memory limit sized to the cache keeps a full cache within the
+	// container limit the README recommends (see Config.MemoryLimit); a
+	// GOMEMLIMIT of the operator's own wins.
+	if _, set := lookup("GOMEMLIMIT"); !set && cfg.MemoryLimit() > 0 {
+		debug.SetMemoryLimit(cfg.MemoryLimit())
+	}
+	memLimit := debug.SetMemoryLimit(-1)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -167,7 +176,7 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 	go func() { errc <- admin.Serve(al) }()
 	serving.Store(true)
 	logger.Info("rzpgate started", slog.String("listen", gl.Addr().String()), slog.String("admin_listen", al.Addr().String()),
-		slog.String("upstream", cfg.Upstream.URL), slog.String("cache", storeName(cfg)))
+		slog.String("upstream", cfg.Upstream.URL), slog.String("cache", storeName(cfg)), slog.Int64("memory_limit_bytes", memLimit))
 
 	select {
 	case <-ctx.Done():

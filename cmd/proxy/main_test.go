@@ -384,3 +384,33 @@ func TestBuildInfo(t *testing.T) {
 		t.Errorf("rzpgate_build_info line %q; want version 1.2.3-test, the Go version, value 1", line)
 	}
 }
+
+// TestBinaryMemoryLimit checks the soft memory limit the binary runs
+// under, as its own metrics report it: derived from cache.max_bytes in
+// memory mode (1.25 x 256 MiB + 64 MiB by default), and the operator's
+// GOMEMLIMIT when set.
+func TestBinaryMemoryLimit(t *testing.T) {
+	bin := buildGateway(t)
+	fake := fakerazorpay.New()
+	up := httptest.NewServer(fake)
+	defer up.Close()
+	for _, tt := range []struct {
+		desc    string
+		environ []string
+		want    string
+	}{
+		{"default cache", nil, "go_gc_gomemlimit_bytes 4.02653184e+08"},
+		{"1 GiB cache", []string{"RZPGATE_CACHE_MAX_BYTES=1GiB"}, "go_gc_gomemlimit_bytes 1.409286144e+09"},
+		{"GOMEMLIMIT set", []string{"GOMEMLIMIT=1GiB"}, "go_gc_gomemlimit_bytes 1.073741824e+09"},
+	} {
+		t.Run(tt.desc, func(t *testing.T) {
+			g := startGateway(t, bin, append([]string{"RZPGATE_UPSTREAM_URL=" + up.URL}, tt.environ...)...)
+			waitFor(t, "http://"+g.admin+"/readyz", 200)
+			status, body := get(t, "http://"+g.admin+"/metrics")
+			if status != 200 || !strings.Contains(body, tt.want+"\n") {
+				i := strings.Index(body, "go_gc_gomemlimit_bytes ")
+				t.Errorf("/metrics: status %d, memory limit %.40q; want %q", status, body[max(i, 0):], tt.want)
+			}
+		})
+	}
+}

@@ -454,6 +454,22 @@ func Default() Config {
 	}
 }
 
+// MemoryLimit is the Go runtime's soft memory limit the gateway sets in
+// memory mode when GOMEMLIMIT is not set: 1.25 times cache.max_bytes plus
+// 64 MiB, the container memory limit the README recommends. Without it the
+// collector lets the heap grow to about twice what is live before
+// collecting, and a full cache would take its process well past that
+// limit. In shared mode it is 0, no limit: the near cache is small, and a
+// limit would only make the collector work harder for the connections'
+// memory.
+func (c Config) MemoryLimit() int64 {
+	if c.Redis.URL != "" {
+		return 0
+	}
+	bound := c.Cache.MaxBytes.Int64()
+	return bound + bound/4 + int64(64*MiB)
+}
+
 // EffectiveWriteTimeout is WriteTimeout, or its default when zero.
 func (c Config) EffectiveWriteTimeout() time.Duration {
 	if c.WriteTimeout > 0 {

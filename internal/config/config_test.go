@@ -189,3 +189,25 @@ func mapEnv(m map[string]string) func(string) (string, bool) {
 		return v, ok
 	}
 }
+
+func TestMemoryLimit(t *testing.T) {
+	memory := Default()
+	big := Default()
+	big.Cache.MaxBytes = 1 << 30
+	shared := Default()
+	shared.Redis.URL = "redis://127.0.0.1:6379"
+	shared.Redis.NearCache.Enabled = true
+	for _, tt := range []struct {
+		desc string
+		cfg  Config
+		want int64
+	}{
+		{"memory mode, default 256 MiB cache", memory, 384 << 20},
+		{"memory mode, 1 GiB cache", big, (1280 + 64) << 20},
+		{"shared mode", shared, 0},
+	} {
+		if got := tt.cfg.MemoryLimit(); got != tt.want {
+			t.Errorf("%s: MemoryLimit() = %d; want %d", tt.desc, got, tt.want)
+		}
+	}
+}
