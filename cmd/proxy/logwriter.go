@@ -13,10 +13,10 @@ import (
 
 // logWriter buffers log lines and writes them out from its own goroutine at
 // most FlushEvery after the first of them, or sooner once the buffer is half
-// full, so one
-// access-log line per request costs no system call of its own and a stalled
-// log reader (a full pipe) never blocks a request: Write only appends to
-// memory, and when the buffer is full it drops the line whole and counts it.
+// full, so one access-log line per request costs no system call of its own
+// and a stalled log reader (a full pipe) never blocks a request: Write only
+// appends to memory, and when the buffer is full it drops the line whole and
+// counts it.
 // A crash loses what is still buffered; Close writes it out, waiting at most
 // CloseTimeout for a stalled reader.
 //

@@ -486,7 +486,7 @@ func (h *Handler) serveCached(w http.ResponseWriter, r *http.Request, rt route, 
 type deferredLimit struct{}
 
 // tenantRef is a request's tenant: its name, its rate-limit bucket (see
-// Handler.bucket) and its policy.
+// tenants.of) and its policy.
 type tenantRef struct {
 	name, bucket string
 	p            *policy

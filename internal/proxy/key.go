@@ -171,8 +171,8 @@ func parseCanonical(raw string) canonQuery {
 // digestMinQuery is the length from which a canonical query is replaced
 // in keys by its digest: a key then stays short whatever the query, so a
 // hit on a 1.9 KB query neither builds a 2 KB key nor hashes one in the
-// store (nor keeps one in Redis). The memo computes the digest once per
-// distinct query: at this length every query is memoised.
+// store (nor keeps one in Redis). The memo, which holds queries of
+// memoMinQuery bytes or more, computes it once per distinct query.
 const digestMinQuery = memoMinQuery
 
 // digestQuery returns the form of canonical query q in keys: '#' and the

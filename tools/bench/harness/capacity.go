@@ -139,11 +139,12 @@ func (l *lab) million(ctx context.Context) ([]*Scenario, error) {
 
 	// At rest: after a pause for the last run's connections to close and
 	// its garbage to be collected, the CPU over cfg.Idle, stretched until
-	// the window holds a collection (at most maxForcedGC). An idle process collects only when
-	// the runtime forces it, two minutes after the last collection or up
-	// to a minute later (its monitor sleeps that long when nothing runs),
-	// and a collection over a million entries costs more than everything
-	// else an idle gateway does, so a window without one would flatter it.
+	// the window holds a collection (at most maxForcedGC). An idle process
+	// collects only when the runtime forces it, two minutes after the last
+	// collection or up to a minute later (its monitor sleeps that long when
+	// nothing runs), and a collection over a million entries costs more
+	// than everything else an idle gateway does, so a window without one
+	// would flatter it.
 	time.Sleep(min(2*time.Second, l.cfg.Idle))
 	before, err := readCounters(ctx, bigGW.Admin+"/metrics")
 	if err != nil {
