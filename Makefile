@@ -111,31 +111,29 @@ wrk:
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk >/dev/null; }
 
-# nginx, the proxy_cache peer of the bench harness: Debian's package, as
-# prometheus below (its postinst would start a service on :80; the harness
-# starts its own on a free loopback port).
-nginx:
-	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || { \
-		echo "installing nginx (Debian package)"; \
-		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-		rc=/usr/sbin/policy-rc.d; own=; \
-		if [ ! -e $$rc ]; then own=1; printf '#!/bin/sh\nexit 101\n' | $$SUDO tee $$rc >/dev/null && $$SUDO chmod 755 $$rc; fi; \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends nginx >/dev/null; \
-		st=$$?; if [ -n "$$own" ]; then $$SUDO rm -f $$rc; fi; exit $$st; }
+# apt_quiet installs the Debian package $(1) (needs root or sudo, as on CI)
+# without letting its postinst start a service: where no policy-rc.d exists,
+# one answering 101 (forbidden) stands in for the install. The tests and the
+# harness start their own servers on free loopback ports.
+define apt_quiet
+echo "installing $(1) (Debian package)"; \
+	if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	rc=/usr/sbin/policy-rc.d; own=; \
+	if [ ! -e $$rc ]; then own=1; printf '#!/bin/sh\nexit 101\n' | $$SUDO tee $$rc >/dev/null && $$SUDO chmod 755 $$rc; fi; \
+	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(1) >/dev/null; \
+	st=$$?; if [ -n "$$own" ]; then $$SUDO rm -f $$rc; fi; exit $$st
+endef
 
-# promtool and prometheus for the deploy module's tests: Debian's package,
-# installed when either is missing (needs root, as on CI). Its postinst would
-# start a prometheus service (on :9090, rzpgate's admin port); where no
-# policy-rc.d exists, one answering 101 (forbidden) stops it for the install.
-# The tests start their own prometheus on a free loopback port.
+# nginx, the proxy_cache peer of the bench harness (its service would listen
+# on :80).
+nginx:
+	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || { $(call apt_quiet,nginx); }
+
+# promtool and prometheus for the deploy module's tests, installed when
+# either is missing (its service would listen on :9090, rzpgate's admin
+# port).
 prometheus:
-	@{ command -v promtool && command -v prometheus; } >/dev/null 2>&1 || { \
-		echo "installing prometheus (Debian package)"; \
-		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-		rc=/usr/sbin/policy-rc.d; own=; \
-		if [ ! -e $$rc ]; then own=1; printf '#!/bin/sh\nexit 101\n' | $$SUDO tee $$rc >/dev/null && $$SUDO chmod 755 $$rc; fi; \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
-		st=$$?; if [ -n "$$own" ]; then $$SUDO rm -f $$rc; fi; exit $$st; }
+	@{ command -v promtool && command -v prometheus; } >/dev/null 2>&1 || { $(call apt_quiet,prometheus); }
 
 # test-k8s proves the chart against a real Kubernetes API server (issue 10):
 # kube-apiserver and kubectl built from the release deploy/k8s/go.mod pins,
