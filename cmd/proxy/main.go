@@ -58,8 +58,9 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 
 	// A soft memory limit sized to the cache keeps a full cache within the
 	// container limit the README recommends (see Config.MemoryLimit); a
-	// GOMEMLIMIT of the operator's own wins.
-	if _, set := lookup("GOMEMLIMIT"); !set && cfg.MemoryLimit() > 0 {
+	// GOMEMLIMIT of the operator's own wins (the runtime reads an empty one
+	// as none).
+	if v, _ := lookup("GOMEMLIMIT"); v == "" && cfg.MemoryLimit() > 0 {
 		debug.SetMemoryLimit(cfg.MemoryLimit())
 	}
 	memLimit := debug.SetMemoryLimit(-1)

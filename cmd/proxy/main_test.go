@@ -402,6 +402,7 @@ func TestBinaryMemoryLimit(t *testing.T) {
 		{"default cache", nil, "go_gc_gomemlimit_bytes 4.02653184e+08"},
 		{"1 GiB cache", []string{"RZPGATE_CACHE_MAX_BYTES=1GiB"}, "go_gc_gomemlimit_bytes 1.409286144e+09"},
 		{"GOMEMLIMIT set", []string{"GOMEMLIMIT=1GiB"}, "go_gc_gomemlimit_bytes 1.073741824e+09"},
+		{"GOMEMLIMIT empty", []string{"GOMEMLIMIT="}, "go_gc_gomemlimit_bytes 4.02653184e+08"},
 	} {
 		t.Run(tt.desc, func(t *testing.T) {
 			g := startGateway(t, bin, append([]string{"RZPGATE_UPSTREAM_URL=" + up.URL}, tt.environ...)...)
