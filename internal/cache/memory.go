@@ -201,9 +201,6 @@ func newItem(key string, e *Entry) *item {
 	if len(e.Tags) > 0 {
 		it.e.Tags = cloneTags(key, e.Tags)
 	}
-	if len(e.Tags) > 1 {
-		it.rest = &make([]link, len(e.Tags)-1)[0]
-	}
 	it.weight = uint32(min(it.cost(), 1<<31))
 	return it
 }

@@ -38,11 +38,16 @@ const (
 	otterTable  = 34
 	otterSketch = 16
 
-	// indexHead is the tag index's map slot of a tag (the tag's header
-	// and the head link), divided by the lowest load a Swiss table keeps
-	// between its growths (7/16): a unique tag costs all of it, a tag shared
-	// by many entries much less, so it is charged to every link.
-	indexHead = (stringHeader + 8 + 1) * 16 / 7
+	// indexHead is the tag index's map slot of a tag (its hash and head
+	// link, padded to 16 bytes, and a control byte), divided by the
+	// lowest load a Swiss table keeps between its growths (7/16): a unique
+	// tag costs all of it, a tag shared by many entries much less, so it
+	// is charged to every link. indexLink is a link in the index's array
+	// and indexSlot an item's slot and free-list entry, each with the
+	// quarter an array of more than a few hundred elements grows by.
+	indexHead = (16 + 1) * 16 / 7
+	indexLink = int(unsafe.Sizeof(link{})) * 5 / 4
+	indexSlot = (8 + 4) * 5 / 4
 )
 
 // sizeClasses are the runtime's small object size classes
@@ -146,8 +151,8 @@ func headerCost(h http.Header) int {
 }
 
 // cost returns the heap bytes Memory holds for it under key: the item with
-// its copy of the entry and its first link, the key, the body, the tags,
-// the links of further tags, the tag index's map slots, and otter's node.
+// its copy of the entry, the key, the body, the tags, its slot and links
+// in the tag index, the index's map slots, and otter's node.
 // The body is counted by capacity, since that is what it holds on to. The
 // header is not: tagIndex.add adds its cost when it cannot share it.
 func (it *item) cost() int {
@@ -163,10 +168,8 @@ func (it *item) cost() int {
 				size += len(t)
 			}
 		}
-		n += bytesCost(size) + allocSizePtr(len(e.Tags)*stringHeader) + len(e.Tags)*indexHead
-	}
-	if len(e.Tags) > 1 {
-		n += allocSizePtr((len(e.Tags) - 1) * int(unsafe.Sizeof(link{})))
+		n += bytesCost(size) + allocSizePtr(len(e.Tags)*stringHeader) +
+			len(e.Tags)*(indexHead+indexLink) + indexSlot
 	}
 	return n
 }
