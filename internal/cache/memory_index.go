@@ -6,16 +6,17 @@ import (
 )
 
 // item is what Memory keeps in otter for one Set: its own copy of the
-// entry, which Get hands out, the key, and its place in the tag index. A
+// entry without its tags, which Get hands out, the key, and its place in
+// the tag index. A
 // new item is made for every Set, so that the deletion of a replaced item
 // never unlinks the one that replaced it, even when both hold the same
 // *Entry.
 type item struct {
 	e   Entry
 	key string
-	// slot is the item's place in the index's items and first its first
-	// link, the one of e.Tags[0]; both are zero while the item is not
-	// indexed. Guarded by tagIndex.mu.
+	// slot is the item's place in the index's items and first the link
+	// of its first tag; both are zero while the item is not indexed.
+	// Guarded by tagIndex.mu.
 	slot, first int32
 	// weight is the item's cost, computed outside otter's locks and
 	// before otter reads it: by newItem, and by tagIndex.add for a header
@@ -85,10 +86,10 @@ func newTagIndex(headerBudget int) *tagIndex {
 	}
 }
 
-// add links it into the list of each of its tags and interns its header,
-// or gives it a copy of its own. It must precede the write of it to otter,
-// so that otter's deletion of it always finds it indexed.
-func (x *tagIndex) add(it *item) {
+// add links it into the list of each of tags and interns its header, or
+// gives it a copy of its own. It must precede the write of it to otter, so
+// that otter's deletion of it always finds it indexed.
+func (x *tagIndex) add(it *item, tags []string) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if h, ok := x.headers.intern(it.e.Header); ok {
@@ -97,12 +98,12 @@ func (x *tagIndex) add(it *item) {
 		it.e.Header = cloneHeader(it.e.Header)
 		it.weight = uint32(min(int(it.weight)+headerCost(it.e.Header), 1<<31))
 	}
-	if len(it.e.Tags) == 0 {
+	if len(tags) == 0 {
 		return
 	}
 	it.slot = x.newSlot(it)
 	prev := int32(0)
-	for _, t := range it.e.Tags {
+	for _, t := range tags {
 		id := x.newLink()
 		h := maphash.String(x.seed, t)
 		next := x.heads[h]
@@ -119,7 +120,7 @@ func (x *tagIndex) add(it *item) {
 		prev = id
 	}
 	x.nitems++
-	x.nlinks += len(it.e.Tags)
+	x.nlinks += len(tags)
 }
 
 // newSlot gives it a slot in items.
@@ -164,24 +165,24 @@ func (x *tagIndex) take(tags []string) []*item {
 		for id := x.heads[h]; id != 0; id = x.heads[h] {
 			it := x.items[x.links[id].slot]
 			taken = append(taken, it)
-			x.visited += uint64(len(it.e.Tags))
-			x.removeLocked(it)
+			x.visited += uint64(x.removeLocked(it))
 		}
 	}
 	return taken
 }
 
 // removeLocked unlinks it from every list, frees its links and slot, and
-// releases its header, so a later deletion of it by otter does nothing.
-// x.mu must be held.
-func (x *tagIndex) removeLocked(it *item) {
+// releases its header, so a later deletion of it by otter does nothing. It
+// returns the links it freed. x.mu must be held.
+func (x *tagIndex) removeLocked(it *item) int {
 	if it.shared {
 		x.headers.release(it.e.Header)
 		it.shared = false
 	}
 	if it.slot == 0 {
-		return // untagged, or unlinked already
+		return 0 // untagged, or unlinked already
 	}
+	n := 0
 	for id := it.first; id != 0; {
 		l := &x.links[id]
 		switch {
@@ -199,10 +200,12 @@ func (x *tagIndex) removeLocked(it *item) {
 		*l = link{next: x.freeLinks}
 		x.freeLinks = id
 		id = next
-		x.nlinks--
+		n++
 	}
 	x.items[it.slot] = nil
 	x.freeSlots = append(x.freeSlots, it.slot)
 	it.slot, it.first = 0, 0
 	x.nitems--
+	x.nlinks -= n
+	return n
 }

@@ -2,7 +2,6 @@ package cache
 
 import (
 	"net/http"
-	"strings"
 	"unsafe"
 )
 
@@ -150,26 +149,18 @@ func headerCost(h http.Header) int {
 	return n
 }
 
-// cost returns the heap bytes Memory holds for it under key: the item with
-// its copy of the entry, the key, the body, the tags, its slot and links
-// in the tag index, the index's map slots, and otter's node.
+// cost returns the heap bytes Memory holds for it under key, with tags
+// tags: the item with its copy of the entry, the key, the body, its slot
+// and links in the tag index, the index's map slots, and otter's node.
 // The body is counted by capacity, since that is what it holds on to. The
 // header is not: tagIndex.add adds its cost when it cannot share it.
-func (it *item) cost() int {
-	e := &it.e
+func (it *item) cost(tags int) int {
 	n := allocSizePtr(int(unsafe.Sizeof(item{}))) +
 		stringCost(it.key) +
-		allocSize(cap(e.Body)) +
+		allocSize(cap(it.e.Body)) +
 		otterNode + otterTable + otterSketch
-	if len(e.Tags) > 0 {
-		size := 0 // of the tags not cut from the key; see cloneTags
-		for _, t := range e.Tags {
-			if !strings.Contains(it.key, t) {
-				size += len(t)
-			}
-		}
-		n += bytesCost(size) + allocSizePtr(len(e.Tags)*stringHeader) +
-			len(e.Tags)*(indexHead+indexLink) + indexSlot
+	if tags > 0 {
+		n += tags*(indexHead+indexLink) + indexSlot
 	}
 	return n
 }

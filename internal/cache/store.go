@@ -85,7 +85,9 @@ type Fence struct {
 // them and has already partitioned them by caller.
 type Store interface {
 	// Get returns the entry for key, fresh or stale (until its KeepUntil),
-	// or ErrMiss. Callers check Expires before serving it as fresh.
+	// or ErrMiss. Callers check Expires before serving it as fresh. The
+	// entry's Tags may be left out: they serve Set and Purge, and Memory
+	// keeps only their hashes.
 	Get(ctx context.Context, key string) (*Entry, error)
 	// Fence returns the fence a fill must take before it fetches.
 	Fence(ctx context.Context) (Fence, error)
