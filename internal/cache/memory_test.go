@@ -516,6 +516,43 @@ func TestMemoryDeletionUnindexes(t *testing.T) {
 	}
 }
 
+// TestMemoryIndexHoldsNoPointers checks what keeps a collection over a
+// large store cheap (issue #11): the tag index's map and links hold no
+// pointers for the collector to trace, and its only pointers are its
+// items, one each.
+func TestMemoryIndexHoldsNoPointers(t *testing.T) {
+	if typ := reflect.TypeFor[link](); hasPointers(typ) {
+		t.Errorf("%v holds pointers", typ)
+	}
+	x := reflect.TypeFor[tagIndex]()
+	for i := range x.NumField() {
+		f := x.Field(i)
+		if f.Name != "items" && f.Name != "headers" && hasPointers(f.Type) {
+			t.Errorf("tagIndex.%s (%v) holds pointers", f.Name, f.Type)
+		}
+	}
+}
+
+// hasPointers reports whether a value of typ holds a pointer, apart from
+// the header of a map or slice whose elements hold none.
+func hasPointers(typ reflect.Type) bool {
+	switch typ.Kind() {
+	case reflect.Pointer, reflect.UnsafePointer, reflect.Interface, reflect.String, reflect.Func, reflect.Chan:
+		return true
+	case reflect.Map:
+		return hasPointers(typ.Key()) || hasPointers(typ.Elem())
+	case reflect.Slice, reflect.Array:
+		return hasPointers(typ.Elem())
+	case reflect.Struct:
+		for i := range typ.NumField() {
+			if hasPointers(typ.Field(i).Type) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // TestMemoryPurgeVisitsOnlyItsEntries purges single tags of a store of
 // 100,000 entries and checks, by the links the index unlinked, that each
 // purge visited only the entries it deleted.
