@@ -15,8 +15,8 @@ import (
 
 // MemoryConfig configures a Memory store. The zero value is usable.
 type MemoryConfig struct {
-	// MaxBytes bounds the heap the store holds: entries with their headers
-	// and tags, the tag index, the headers entries share, and otter's own
+	// MaxBytes bounds the heap the store holds: entries with their
+	// headers, the tag index, the headers entries share, and otter's own
 	// records of them. Zero means 64 MiB.
 	MaxBytes int64
 	// FenceRetention is how long a purge is remembered to fence fills that

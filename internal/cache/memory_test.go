@@ -518,8 +518,8 @@ func TestMemoryDeletionUnindexes(t *testing.T) {
 
 // TestMemoryIndexHoldsNoPointers checks what keeps a collection over a
 // large store cheap (issue #11): the tag index's map and links hold no
-// pointers for the collector to trace, and its only pointers are its
-// items, one each.
+// pointers for the collector to trace; its only pointers are its items,
+// one each, and the table of shared headers.
 func TestMemoryIndexHoldsNoPointers(t *testing.T) {
 	if typ := reflect.TypeFor[link](); hasPointers(typ) {
 		t.Errorf("%v holds pointers", typ)
