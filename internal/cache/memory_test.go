@@ -640,6 +640,71 @@ func TestMemoryConcurrentEviction(t *testing.T) {
 	assertIndexConsistent(t, m)
 }
 
+// TestMemoryIndexModel runs random sets (of one to four tags from a small
+// pool, repeats included), purges, deletions, expiries and evictions on a
+// small store and checks after each step, against a model of what each
+// key was set with, that the index lists every entry otter holds under
+// exactly its tags, and that no entry holding a purged tag survives.
+func TestMemoryIndexModel(t *testing.T) {
+	ctx := context.Background()
+	c := &clock{now: time.Unix(1700000000, 0)}
+	m, err := NewMemory(MemoryConfig{MaxBytes: 64 << 10, FenceRetention: time.Minute, Clock: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	pool := []string{"qr_1", "qr_2", "qr_3", "cust_1", "cust_2", "pay_1", "", "order_1"}
+	model := make(map[string][]string) // key -> the tags of its last Set
+	r := rand.New(rand.NewPCG(1, 2))
+	for step := range 20_000 {
+		key := fmt.Sprint("k", r.IntN(1000))
+		switch op := r.IntN(50); {
+		case op == 0:
+			tag := pool[r.IntN(len(pool))]
+			if err := m.Purge(ctx, tag); err != nil {
+				t.Fatal(err)
+			}
+			for k, tags := range model {
+				if slices.Contains(tags, tag) {
+					if _, ok := m.entries.GetIfPresent(k); ok {
+						t.Fatalf("step %d: %s, tagged %q, survived a purge of %q", step, k, tags, tag)
+					}
+				}
+			}
+		case op == 1:
+			m.entries.Invalidate(key)
+		case op == 2:
+			c.Add(time.Duration(r.IntN(20)) * time.Second)
+		default:
+			tags := make([]string, 1+r.IntN(4))
+			for i := range tags {
+				tags[i] = pool[r.IntN(len(pool))]
+			}
+			ttl := time.Duration(1+r.IntN(60)) * time.Second
+			if err := m.Set(ctx, key, entry(c, strings.Repeat("x", r.IntN(400)), ttl, tags...), mustFence(t, m)); err != nil {
+				t.Fatal(err)
+			}
+			model[key] = tags
+		}
+		if step%100 != 0 {
+			continue
+		}
+		assertIndexConsistent(t, m)
+		for k, tags := range model {
+			if _, ok := m.entries.GetIfPresent(k); !ok {
+				continue
+			}
+			want := slices.Compact(slices.Sorted(slices.Values(tags)))
+			if got := m.index.tagsOf(k, pool...); !slices.Equal(got, want) {
+				t.Fatalf("step %d: %s is indexed under %q; want %q", step, k, got, want)
+			}
+		}
+	}
+	if m.Evictions() == 0 || m.Purged() == 0 {
+		t.Errorf("the run evicted %d entries and purged %d; want some of each", m.Evictions(), m.Purged())
+	}
+}
+
 func TestAllocSize(t *testing.T) {
 	tests := []struct{ n, want int }{
 		{0, 0}, {1, 8}, {8, 8}, {9, 16}, {700, 704}, {705, 768}, {1024, 1024},
