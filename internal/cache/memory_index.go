@@ -7,10 +7,9 @@ import (
 
 // item is what Memory keeps in otter for one Set: its own copy of the
 // entry without its tags, which Get hands out, the key, and its place in
-// the tag index. A
-// new item is made for every Set, so that the deletion of a replaced item
-// never unlinks the one that replaced it, even when both hold the same
-// *Entry.
+// the tag index. A new item is made for every Set, so that the deletion of
+// a replaced item never unlinks the one that replaced it, even when both
+// hold the same *Entry.
 type item struct {
 	e   Entry
 	key string
@@ -30,8 +29,8 @@ type item struct {
 // link is an item's record in the list of one of its tags. Links refer to
 // each other and to their item by number, not by pointer, so the index
 // adds nothing for the garbage collector to trace but one pointer per
-// item: a collection of a million entries with a tag each costs a third
-// of what it cost with pointers (issue #11).
+// item: a collection over a million payment entries with two tags each
+// costs half of what it cost with pointers (issue #11).
 type link struct {
 	tag        uint64 // the hash of the tag, the key of its list in heads
 	prev, next int32  // the neighbours in the tag's list, or zero
