@@ -29,7 +29,7 @@ type item struct {
 // link is an item's record in the list of one of its tags. Links refer to
 // each other and to their item by number, not by pointer, so the index
 // adds nothing for the garbage collector to trace but one pointer per
-// item: a collection over a million payment entries with two tags each
+// item: a collection over a million payment entries with their tags
 // costs half of what it cost with pointers (issue #11).
 type link struct {
 	tag        uint64 // the hash of the tag, the key of its list in heads
