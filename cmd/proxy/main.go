@@ -64,6 +64,7 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 		debug.SetMemoryLimit(cfg.MemoryLimit())
 	}
 	memLimit := debug.SetMemoryLimit(-1)
+	floor := setHeapFloor(lookup)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -177,7 +178,8 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 	go func() { errc <- admin.Serve(al) }()
 	serving.Store(true)
 	logger.Info("rzpgate started", slog.String("listen", gl.Addr().String()), slog.String("admin_listen", al.Addr().String()),
-		slog.String("upstream", cfg.Upstream.URL), slog.String("cache", storeName(cfg)), slog.Int64("memory_limit_bytes", memLimit))
+		slog.String("upstream", cfg.Upstream.URL), slog.String("cache", storeName(cfg)), slog.Int64("memory_limit_bytes", memLimit),
+		slog.Int64("heap_floor_bytes", floor))
 
 	select {
 	case <-ctx.Done():
