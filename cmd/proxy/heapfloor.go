@@ -10,10 +10,11 @@ import (
 // heapFloor is the heap below which the collector waits for garbage to
 // reach it rather than for the live heap to double. A young or small
 // gateway's heap is a few MB, which the runtime alone collects every few
-// MB of requests' garbage: 15 or so collections a second under 40k hits a
-// second, about 5% of the CPU. Once the heap the collector scans is half
-// the floor, the runtime's own rule (GOGC=100) applies unchanged, so a
-// large cache costs no more memory.
+// MB of requests' garbage: 33 collections a second under 38k hits a
+// second, 7% of the CPU (GODEBUG=gctrace=1), against 3 and 0.7% with the
+// floor. Once the heap the collector scans is half the floor, the
+// runtime's own rule (GOGC=100) applies unchanged, so a large cache costs
+// no more memory.
 const heapFloor = 32 << 20
 
 // maxGCPercent bounds the GOGC the floor sets for a nearly empty heap.
